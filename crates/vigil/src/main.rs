@@ -1,0 +1,16 @@
+//! The `vigil` binary: one command line over every mode. Process plumbing
+//! (arguments, exit codes, output) lives here; the work lives in the crates.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 
 /// A source and how its records become Observations. Every field has an
 /// effect; a block for an adapter other than `ingester` is an error, not ignored.
+// kube's `printcolumn(...)` repeats `type_ = "string"`, which clippy reads as
+// duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "zen.kube-zen.io",

@@ -16,6 +16,9 @@ pub const DEFAULT_TTL_SECONDS: i64 = 604_800;
 
 /// What a tool found, normalized. Required: `source`, `category`, `severity`,
 /// `eventType`; the API server enforces enums, patterns and the TTL bound.
+// kube's `printcolumn(...)` repeats `type_ = "string"`, which clippy reads as
+// duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "zen.kube-zen.io",

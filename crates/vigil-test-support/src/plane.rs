@@ -1,5 +1,6 @@
 //! The running control plane as a test sees it: started once per process,
-//! CRDs installed once, then clients and namespaces on request.
+//! CRDs installed once, then clients and namespaces on request. Also runs
+//! `scripts/control-plane` for [`crate::DedicatedPlane`].
 
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
@@ -9,7 +10,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -39,10 +40,17 @@ impl TestUser {
     }
 }
 
-/// A running control plane.
+/// Clients, kubeconfigs and namespaces of one running control plane: what
+/// [`Plane`] and [`crate::DedicatedPlane`] both hand out (they dereference to it).
+#[derive(Debug)]
+pub struct Cluster {
+    dir: PathBuf,
+}
+
+/// The shared control plane: one per test process, reused across processes.
 #[derive(Debug)]
 pub struct Plane {
-    dir: PathBuf,
+    cluster: Cluster,
 }
 
 static PLANE: OnceLock<Plane> = OnceLock::new();
@@ -58,12 +66,27 @@ impl Plane {
     /// need a cluster never skip silently.
     pub async fn get() -> &'static Plane {
         let plane = PLANE.get_or_init(start);
-        CRDS.get_or_init(|| async {
-            let client = plane.client(TestUser::Admin).await;
-            install_crds(&client).await;
-        })
-        .await;
+        CRDS.get_or_init(|| plane.install_crds()).await;
         plane
+    }
+}
+
+impl std::ops::Deref for Plane {
+    type Target = Cluster;
+
+    fn deref(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
+impl Cluster {
+    pub(crate) fn new(dir: PathBuf) -> Cluster {
+        Cluster { dir }
+    }
+
+    /// The plane's state directory (`VIGIL_PLANE_DIR`): certificates, logs in `logs/`, pids.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Path of the kubeconfig for a test user (for child processes such as the agent).
@@ -120,22 +143,29 @@ impl Plane {
             .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
         name
     }
+
+    /// Applies vigil's CRDs as admin and waits until each is Established.
+    pub(crate) async fn install_crds(&self) {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client(TestUser::Admin).await);
+        let params = PatchParams::apply("vigil-test-support").force();
+        for crd in vigil_model::crd::all() {
+            let name = crd.metadata.name.clone().expect("CRD name");
+            crds.patch(&name, &params, &Patch::Apply(&crd))
+                .await
+                .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+            tokio::time::timeout(
+                ESTABLISH_TIMEOUT,
+                await_condition(crds.clone(), &name, conditions::is_crd_established()),
+            )
+            .await
+            .unwrap_or_else(|_| panic!("CRD {name} not Established within {ESTABLISH_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("watching CRD {name}: {e}"));
+        }
+    }
 }
 
 fn start() -> Plane {
-    let script = crate::repo_root().join("scripts/control-plane");
-    let out = Command::new(&script)
-        .arg("up")
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", script.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "the control plane could not be started ({}):\n{}\n{}",
-        out.status,
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = Script::new("up").run();
     let kubeconfig = stdout
         .lines()
         .find_map(|l| l.strip_prefix("export KUBECONFIG="))
@@ -144,7 +174,84 @@ fn start() -> Plane {
         .parent()
         .expect("kubeconfig has a directory")
         .to_path_buf();
-    Plane { dir }
+    Plane {
+        cluster: Cluster::new(dir),
+    }
+}
+
+/// One `scripts/control-plane <command>` run, on the plane of the
+/// environment (the shared one) or on a given `VIGIL_PLANE_DIR`.
+pub(crate) struct Script {
+    command: &'static str,
+    plane_dir: Option<PathBuf>,
+}
+
+impl Script {
+    pub(crate) fn new(command: &'static str) -> Script {
+        Script {
+            command,
+            plane_dir: None,
+        }
+    }
+
+    pub(crate) fn plane_dir(mut self, dir: &Path) -> Script {
+        self.plane_dir = Some(dir.to_path_buf());
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut command = Command::new(crate::repo_root().join("scripts/control-plane"));
+        command.arg(self.command);
+        if let Some(dir) = &self.plane_dir {
+            command.env("VIGIL_PLANE_DIR", dir);
+        }
+        command
+    }
+
+    /// Runs it, blocking the thread; its stdout, or a panic with all its output.
+    pub(crate) fn run(self) -> String {
+        let out = self.command().output();
+        self.check(out)
+    }
+
+    /// Runs it without blocking the runtime (tasks under test keep running);
+    /// its stdout, or a panic with all its output.
+    pub(crate) async fn run_async(self) -> String {
+        let out = tokio::process::Command::from(self.command()).output().await;
+        self.check(out)
+    }
+
+    /// Like [`Script::run`], but a failure is returned as the message a panic would carry.
+    pub(crate) fn try_run(self) -> Result<String, String> {
+        let out = self.command().output();
+        self.checked(out)
+    }
+
+    fn check(&self, out: std::io::Result<Output>) -> String {
+        self.checked(out)
+            .unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    fn checked(&self, out: std::io::Result<Output>) -> Result<String, String> {
+        let script = crate::repo_root().join("scripts/control-plane");
+        let plane = match &self.plane_dir {
+            Some(dir) => format!(" (VIGIL_PLANE_DIR={})", dir.display()),
+            None => String::new(),
+        };
+        let out =
+            out.map_err(|e| format!("running {} {}{plane}: {e}", script.display(), self.command))?;
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        if out.status.success() {
+            return Ok(stdout);
+        }
+        Err(format!(
+            "`control-plane {}`{plane} failed ({}):\n{}\n{}",
+            self.command,
+            out.status,
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
 
 async fn config_from_kubeconfig(path: &Path) -> Config {
@@ -157,22 +264,4 @@ async fn config_from_kubeconfig(path: &Path) -> Config {
 
 async fn client_from_kubeconfig(path: &Path) -> Client {
     Client::try_from(config_from_kubeconfig(path).await).expect("client from kubeconfig")
-}
-
-async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let params = PatchParams::apply("vigil-test-support").force();
-    for crd in vigil_model::crd::all() {
-        let name = crd.metadata.name.clone().expect("CRD name");
-        crds.patch(&name, &params, &Patch::Apply(&crd))
-            .await
-            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
-        tokio::time::timeout(
-            ESTABLISH_TIMEOUT,
-            await_condition(crds.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("CRD {name} not Established within {ESTABLISH_TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("watching CRD {name}: {e}"));
-    }
 }

@@ -1,0 +1,483 @@
+//! The agent's configuration: one typed struct, read from an optional YAML
+//! file and overridden by flags and environment (the binary maps those onto
+//! [`Overrides`]), validated before anything runs, with errors naming the key.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+use vigil_model::Severity;
+use vigil_pipeline::{dedup, enrich, filter, throttle, PipelineConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid configuration: {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Which Events API to watch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum EventsApi {
+    /// `events.k8s.io/v1` when the server serves it, else core `v1`.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    #[serde(rename = "events.k8s.io/v1")]
+    EventsV1,
+    #[serde(rename = "v1")]
+    CoreV1,
+}
+
+impl std::str::FromStr for EventsApi {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "events.k8s.io/v1" => Ok(Self::EventsV1),
+            "v1" => Ok(Self::CoreV1),
+            other => Err(format!(
+                "unknown events API {other:?}: use auto, events.k8s.io/v1 or v1"
+            )),
+        }
+    }
+}
+
+/// The whole agent configuration (the file's shape).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Address of `/health`, `/ready` and `/metrics`.
+    pub listen: SocketAddr,
+    /// The agent's own namespace: its checkpoint lives here, and Observations
+    /// of events without a namespace go here.
+    pub namespace: String,
+    /// The `source` of the Observations it writes.
+    pub source: String,
+    pub events_api: EventsApi,
+    /// Watch only these namespaces (one watch each); empty = the whole cluster.
+    pub namespaces: Vec<String>,
+    pub filter: FilterSection,
+    pub platform: PlatformSection,
+    pub dedup: DedupSection,
+    pub rate_limit: RateLimitSection,
+    /// TTL of each Observation (`ttlSecondsAfterCreation`), e.g. `7d`.
+    pub ttl: String,
+    /// Events buffered between the watch and the pipeline; when full, the
+    /// watch waits (back-pressure), it never drops.
+    pub queue_capacity: usize,
+    pub writer: WriterSection,
+    pub checkpoint: CheckpointSection,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            namespace: "vigil-system".into(),
+            source: "kubernetes-events".into(),
+            events_api: EventsApi::Auto,
+            namespaces: Vec::new(),
+            filter: FilterSection::default(),
+            platform: PlatformSection::default(),
+            dedup: DedupSection::default(),
+            rate_limit: RateLimitSection::default(),
+            ttl: "7d".into(),
+            queue_capacity: 10_000,
+            writer: WriterSection::default(),
+            checkpoint: CheckpointSection::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct FilterSection {
+    /// `type=Normal` reasons that still become Observations.
+    pub normal_allow: Vec<String>,
+    pub include_namespaces: Vec<String>,
+    pub exclude_namespaces: Vec<String>,
+    pub include_kinds: Vec<String>,
+    pub include_reasons: Vec<String>,
+    pub exclude_reasons: Vec<String>,
+    pub min_severity: Option<Severity>,
+}
+
+impl Default for FilterSection {
+    fn default() -> Self {
+        Self {
+            normal_allow: filter::DEFAULT_NORMAL_ALLOW
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            include_namespaces: Vec::new(),
+            exclude_namespaces: Vec::new(),
+            include_kinds: Vec::new(),
+            include_reasons: Vec::new(),
+            exclude_reasons: Vec::new(),
+            min_severity: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct PlatformSection {
+    /// Namespace globs whose Observations are labelled audience=platform.
+    pub namespaces: Vec<String>,
+    /// Namespace labels that also mark a platform namespace (all must match).
+    pub namespace_labels: BTreeMap<String, String>,
+}
+
+impl Default for PlatformSection {
+    fn default() -> Self {
+        let defaults = enrich::EnrichConfig::default();
+        Self {
+            namespaces: defaults.platform_namespaces,
+            namespace_labels: defaults.platform_namespace_labels,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DedupSection {
+    pub window: String,
+    pub max_entries: usize,
+}
+
+impl Default for DedupSection {
+    fn default() -> Self {
+        Self {
+            window: "5m".into(),
+            max_entries: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    pub events_per_second: f64,
+    pub burst: u32,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        Self {
+            events_per_second: 500.0,
+            burst: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct WriterSection {
+    /// Creates in flight at once.
+    pub concurrency: usize,
+    /// Client-side request rate to the API server (requests/s) and burst.
+    pub qps: f64,
+    pub burst: u32,
+    /// Repeats are folded per Observation and patched at most this often.
+    pub repeat_flush_interval: String,
+    /// Observations with pending repeat counts held at once.
+    pub max_pending_repeats: usize,
+}
+
+impl Default for WriterSection {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            qps: 500.0,
+            burst: 1000,
+            repeat_flush_interval: "2s".into(),
+            max_pending_repeats: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CheckpointSection {
+    pub enabled: bool,
+    /// ConfigMap (in `namespace`) holding the last fully processed resourceVersion.
+    pub config_map: String,
+    pub interval: String,
+}
+
+impl Default for CheckpointSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            config_map: "vigil-checkpoint".into(),
+            interval: "5s".into(),
+        }
+    }
+}
+
+/// Values given on the command line or in the environment; they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub namespace: Option<String>,
+    pub namespaces: Option<Vec<String>>,
+    pub events_api: Option<EventsApi>,
+    pub checkpoint_config_map: Option<String>,
+}
+
+/// The configuration validated into the values the agent runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub config: AgentConfig,
+    pub pipeline: PipelineConfig,
+    pub repeat_flush_interval: Duration,
+    pub checkpoint_interval: Duration,
+}
+
+impl AgentConfig {
+    /// Reads a YAML file (unknown keys are errors).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self, String> {
+        serde_saphyr::from_str(text).map_err(|e| e.to_string())
+    }
+
+    pub fn apply(mut self, o: Overrides) -> Self {
+        if let Some(v) = o.listen {
+            self.listen = v;
+        }
+        if let Some(v) = o.namespace {
+            self.namespace = v;
+        }
+        if let Some(v) = o.namespaces {
+            self.namespaces = v;
+        }
+        if let Some(v) = o.events_api {
+            self.events_api = v;
+        }
+        if let Some(v) = o.checkpoint_config_map {
+            self.checkpoint.config_map = v;
+        }
+        self
+    }
+
+    /// Checks every value and builds the pipeline configuration.
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        let duration = |key: &str, text: &str| {
+            vigil_model::duration::parse(text).map_err(|e| invalid(key, format!("{text:?}: {e}")))
+        };
+        if !is_dns_label(&self.namespace) {
+            return Err(invalid(
+                "namespace",
+                format!("{:?} is not a namespace name", self.namespace),
+            ));
+        }
+        if let Some(bad) = self.namespaces.iter().find(|n| !is_dns_label(n)) {
+            return Err(invalid(
+                "namespaces",
+                format!("{bad:?} is not a namespace name"),
+            ));
+        }
+        if self.source.is_empty()
+            || self.source.len() > 63
+            || !self
+                .source
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(invalid(
+                "source",
+                "must be 1-63 characters of a-z, 0-9 and -",
+            ));
+        }
+        let ttl = duration("ttl", &self.ttl)?;
+        let ttl_seconds = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        if !(1..=vigil_model::observation::MAX_TTL_SECONDS).contains(&ttl_seconds) {
+            return Err(invalid(
+                "ttl",
+                format!(
+                    "must be between 1s and {}s",
+                    vigil_model::observation::MAX_TTL_SECONDS
+                ),
+            ));
+        }
+        let window = duration("dedup.window", &self.dedup.window)?;
+        if window.is_zero() {
+            return Err(invalid("dedup.window", "must be greater than zero"));
+        }
+        if self.dedup.max_entries == 0 {
+            return Err(invalid("dedup.maxEntries", "must be at least 1"));
+        }
+        if !(self.rate_limit.events_per_second.is_finite()
+            && self.rate_limit.events_per_second > 0.0)
+        {
+            return Err(invalid(
+                "rateLimit.eventsPerSecond",
+                "must be a positive number",
+            ));
+        }
+        if self.rate_limit.burst == 0 {
+            return Err(invalid("rateLimit.burst", "must be at least 1"));
+        }
+        if self.queue_capacity == 0 {
+            return Err(invalid("queueCapacity", "must be at least 1"));
+        }
+        if self.writer.concurrency == 0 {
+            return Err(invalid("writer.concurrency", "must be at least 1"));
+        }
+        if !(self.writer.qps.is_finite() && self.writer.qps > 0.0) {
+            return Err(invalid("writer.qps", "must be a positive number"));
+        }
+        if self.writer.burst == 0 {
+            return Err(invalid("writer.burst", "must be at least 1"));
+        }
+        if self.writer.max_pending_repeats == 0 {
+            return Err(invalid("writer.maxPendingRepeats", "must be at least 1"));
+        }
+        let repeat_flush_interval = duration(
+            "writer.repeatFlushInterval",
+            &self.writer.repeat_flush_interval,
+        )?;
+        let checkpoint_interval = duration("checkpoint.interval", &self.checkpoint.interval)?;
+        if self.checkpoint.enabled && !is_dns_subdomain(&self.checkpoint.config_map) {
+            return Err(invalid(
+                "checkpoint.configMap",
+                format!("{:?} is not a ConfigMap name", self.checkpoint.config_map),
+            ));
+        }
+        let pipeline = PipelineConfig {
+            source: self.source.clone(),
+            filter: filter::FilterConfig {
+                normal_allow: self.filter.normal_allow.clone(),
+                include_namespaces: self.filter.include_namespaces.clone(),
+                exclude_namespaces: self.filter.exclude_namespaces.clone(),
+                include_kinds: self.filter.include_kinds.clone(),
+                include_reasons: self.filter.include_reasons.clone(),
+                exclude_reasons: self.filter.exclude_reasons.clone(),
+                min_severity: self.filter.min_severity,
+            },
+            enrich: enrich::EnrichConfig {
+                platform_namespaces: self.platform.namespaces.clone(),
+                platform_namespace_labels: self.platform.namespace_labels.clone(),
+            },
+            dedup: dedup::DedupConfig {
+                window,
+                max_entries: self.dedup.max_entries,
+            },
+            throttle: throttle::ThrottleConfig {
+                events_per_second: self.rate_limit.events_per_second,
+                burst: self.rate_limit.burst,
+            },
+            ttl_seconds,
+            fallback_namespace: self.namespace.clone(),
+        };
+        Ok(Settings {
+            config: self,
+            pipeline,
+            repeat_flush_interval,
+            checkpoint_interval,
+        })
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(result: Result<Settings, ConfigError>) -> String {
+        match result {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid-key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let settings = AgentConfig::default()
+            .validate()
+            .expect("defaults are valid");
+        assert_eq!(settings.pipeline.ttl_seconds, 604_800);
+        assert_eq!(settings.pipeline.dedup.window, Duration::from_secs(300));
+        assert_eq!(settings.repeat_flush_interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn file_values_are_read_and_unknown_keys_rejected() {
+        let config = AgentConfig::from_yaml(
+            "namespaces: [a, b]\ndedup:\n  window: 10m\nfilter:\n  minSeverity: high\n",
+        )
+        .expect("valid yaml");
+        assert_eq!(config.namespaces, vec!["a", "b"]);
+        assert_eq!(config.filter.min_severity, Some(Severity::High));
+        let settings = config.validate().expect("valid");
+        assert_eq!(settings.pipeline.dedup.window, Duration::from_secs(600));
+
+        let err = AgentConfig::from_yaml("dedup:\n  windwo: 10m\n").expect_err("typo must fail");
+        assert!(err.contains("windwo"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let with = |change: fn(&mut AgentConfig)| {
+            let mut c = AgentConfig::default();
+            change(&mut c);
+            key_of(c.validate())
+        };
+        assert_eq!(with(|c| c.dedup.window = "soon".into()), "dedup.window");
+        assert_eq!(with(|c| c.ttl = "800d".into()), "ttl");
+        assert_eq!(with(|c| c.namespaces = vec!["Bad_NS".into()]), "namespaces");
+        assert_eq!(with(|c| c.writer.qps = 0.0), "writer.qps");
+        assert_eq!(with(|c| c.rate_limit.burst = 0), "rateLimit.burst");
+        assert_eq!(
+            with(|c| c.checkpoint.config_map = "Not Valid".into()),
+            "checkpoint.configMap"
+        );
+    }
+
+    #[test]
+    fn overrides_win_over_the_file() {
+        let file = AgentConfig::from_yaml("namespace: from-file\n").expect("yaml");
+        let merged = file.apply(Overrides {
+            namespace: Some("from-flag".into()),
+            ..Default::default()
+        });
+        assert_eq!(merged.namespace, "from-flag");
+    }
+}

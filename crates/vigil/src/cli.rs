@@ -32,6 +32,8 @@ enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Run the in-cluster agent: Kubernetes Events → Observations.
+    Run(crate::agent_cmd::RunArgs),
     /// Run the bundled real-world samples through the whole pipeline (no cluster needed).
     Demo,
 }
@@ -46,6 +48,7 @@ pub fn run() -> Result<ExitCode> {
         }
         Command::Crds { write } => crds(write),
         Command::Validate { files } => validate(&files),
+        Command::Run(args) => crate::agent_cmd::run(args),
         Command::Demo => {
             eprintln!(
                 "vigil demo: not yet. The bundled incident replay lands with the anomaly-detection work; \

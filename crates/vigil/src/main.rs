@@ -1,6 +1,7 @@
 //! The `vigil` binary: one command line over every mode. Process plumbing
 //! (arguments, exit codes, output) lives here; the work lives in the crates.
 
+mod agent_cmd;
 mod cli;
 
 use std::process::ExitCode;

@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Semaphore};
-use vigil_pipeline::{Outcome, Pipeline, SystemClock};
+use vigil_detect::{Anomaly, Detector, Feed};
+use vigil_pipeline::{Candidate, Outcome, Pipeline, SystemClock};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -127,7 +128,12 @@ pub async fn run(
     });
 
     let pipeline = Pipeline::new(settings.pipeline.clone(), Arc::new(SystemClock));
-    let settled = process(pipeline, rx, shared.clone(), shutdown).await;
+    let detection = settings.detect.clone().map(|(rules, config)| Detection {
+        feed: Feed::new(&settings.config.detect.cluster, settings.config.dedup.max_entries),
+        detector: Detector::new(rules, config),
+        raised: Vec::new(),
+    });
+    let settled = process(pipeline, detection, rx, shared.clone(), shutdown).await;
     tracing::info!(in_flight_settled = settled, "shutting down");
     background.abort_all();
     flush_repeats(&shared).await;
@@ -156,6 +162,7 @@ pub async fn run(
 /// Returns once shut down and every write in flight has settled.
 async fn process(
     mut pipeline: Pipeline,
+    mut detection: Option<Detection>,
     mut rx: mpsc::Receiver<SourceItem>,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
@@ -201,12 +208,18 @@ async fn process(
             .get_or_create(&Metrics::source(&source))
             .inc();
         let outcome = pipeline.process(&event);
-        m.dedup_cache_size.set(pipeline.dedup_entries() as i64);
-        let evictions = pipeline.dedup_evictions();
-        if evictions > m.dedup_evictions.get() {
-            m.dedup_evictions
-                .inc_by(evictions - m.dedup_evictions.get());
+        if let Some(d) = detection.as_mut() {
+            for anomaly in d.observe(&event, &outcome, &shared) {
+                let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    write_anomaly(&shared, anomaly).await;
+                    drop(slot);
+                });
+            }
         }
+        m.dedup_cache_size.set(pipeline.dedup_entries() as i64);
+        catch_up(&m.dedup_evictions, pipeline.dedup_evictions());
         let candidate = match outcome {
             Outcome::Emit(candidate) => candidate,
             Outcome::Dropped(reason) => {
@@ -257,6 +270,70 @@ async fn process(
     // Wait for every write in flight to settle.
     let settled = slots.acquire_many(concurrency as u32).await.is_ok();
     settled
+}
+
+/// The detector and what feeds it, owned by the pipeline loop.
+struct Detection {
+    feed: Feed,
+    detector: Detector,
+    raised: Vec<Anomaly>,
+}
+
+impl Detection {
+    /// Feeds one outcome; returns the anomalies it raised.
+    fn observe(&mut self, event: &vigil_pipeline::KubeEvent, outcome: &Outcome, shared: &Shared) -> Vec<Anomaly> {
+        if matches!(outcome, Outcome::Dropped(_)) {
+            return Vec::new();
+        }
+        let weight = self.feed.weight(event);
+        // Clamp to now: one event stamped in the future must not push the
+        // watermark past everything that follows.
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let at = event.last_time.map_or(now, |t| t.min(now));
+        let id = format!("{}@{}", event.uid, event.resource_version);
+        self.feed.observe(outcome, at, &id, weight, &mut self.detector, &mut self.raised);
+        let m = shared.metrics();
+        let stats = self.detector.stats();
+        let feed = self.feed.stats();
+        catch_up(&m.detector_late, stats.late);
+        catch_up(&m.detector_evictions, stats.evicted + stats.untracked + feed.evicted);
+        catch_up(&m.detector_unknown_repeats, feed.unknown_repeats);
+        m.detector_entries.set(self.detector.live_entries() as i64);
+        for a in &self.raised {
+            m.anomalies.get_or_create(&Metrics::rule(&a.rule)).inc();
+            tracing::info!(rule = %a.rule, name = %a.name(), count = a.count, description = %a.description, "anomaly");
+        }
+        std::mem::take(&mut self.raised)
+    }
+}
+
+/// Brings a counter up to a running total kept elsewhere.
+fn catch_up(counter: &prometheus_client::metrics::counter::Counter, total: u64) {
+    let current = counter.get();
+    if total > current {
+        counter.inc_by(total - current);
+    }
+}
+
+/// Writes an anomaly as an Observation, in the namespace it is about (else
+/// the agent's); its deterministic name makes a second raise (a restart, a
+/// replica) a 409, counted as `exists`.
+async fn write_anomaly(shared: &Shared, anomaly: Anomaly) {
+    let mut spec = anomaly.to_observation_spec();
+    spec.ttl_seconds_after_creation.get_or_insert(shared.settings.pipeline.ttl_seconds);
+    let candidate = Candidate {
+        name: anomaly.name(),
+        namespace: anomaly.namespace().unwrap_or(&shared.settings.config.namespace).to_string(),
+        labels: anomaly.labels(),
+        spec,
+        fingerprint: anomaly.id(),
+    };
+    let result = match shared.writer.create(&candidate).await {
+        WriteOutcome::Created => "created",
+        WriteOutcome::AlreadyExists => "exists",
+        WriteOutcome::Failed(reason) => reason,
+    };
+    shared.metrics().anomaly_writes.get_or_create(&Metrics::result(result)).inc();
 }
 
 fn settle(shared: &Shared, stream: &str, resource_version: &str, started: Instant) {

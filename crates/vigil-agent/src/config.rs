@@ -82,6 +82,7 @@ pub struct AgentConfig {
     pub queue_capacity: usize,
     pub writer: WriterSection,
     pub checkpoint: CheckpointSection,
+    pub detect: DetectSection,
 }
 
 impl Default for AgentConfig {
@@ -100,6 +101,7 @@ impl Default for AgentConfig {
             queue_capacity: 10_000,
             writer: WriterSection::default(),
             checkpoint: CheckpointSection::default(),
+            detect: DetectSection::default(),
         }
     }
 }
@@ -230,6 +232,36 @@ impl Default for CheckpointSection {
     }
 }
 
+/// Windowed anomaly detection over the Observations (crates/vigil-detect).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct DetectSection {
+    pub enabled: bool,
+    /// The cluster's name in anomaly keys (`groupBy: [cluster]`).
+    pub cluster: String,
+    /// The built-in storm rules (see crates/vigil-detect/README.md).
+    pub default_rules: bool,
+    /// A YAML rule file added to (or, by name, replacing) the defaults.
+    pub rules_file: Option<String>,
+    /// How far behind the newest event time an occurrence still counts.
+    pub allowed_lateness: String,
+    /// Live (rule, key, window) entries at most.
+    pub max_entries: usize,
+}
+
+impl Default for DetectSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cluster: String::new(),
+            default_rules: true,
+            rules_file: None,
+            allowed_lateness: "30s".into(),
+            max_entries: 100_000,
+        }
+    }
+}
+
 /// Values given on the command line or in the environment; they win over the file.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -247,6 +279,8 @@ pub struct Settings {
     pub pipeline: PipelineConfig,
     pub repeat_flush_interval: Duration,
     pub checkpoint_interval: Duration,
+    /// The detector's rules and bounds; `None` when detection is off.
+    pub detect: Option<(vigil_detect::RuleSet, vigil_detect::DetectorConfig)>,
 }
 
 impl AgentConfig {
@@ -369,6 +403,7 @@ impl AgentConfig {
                 format!("{:?} is not a ConfigMap name", self.checkpoint.config_map),
             ));
         }
+        let detect = self.detect_settings()?;
         let pipeline = PipelineConfig {
             source: self.source.clone(),
             filter: filter::FilterConfig {
@@ -400,7 +435,40 @@ impl AgentConfig {
             pipeline,
             repeat_flush_interval,
             checkpoint_interval,
+            detect,
         })
+    }
+
+    fn detect_settings(&self) -> Result<Option<(vigil_detect::RuleSet, vigil_detect::DetectorConfig)>, ConfigError> {
+        let d = &self.detect;
+        if !d.enabled {
+            return Ok(None);
+        }
+        let lateness = vigil_model::duration::parse(&d.allowed_lateness)
+            .map_err(|e| invalid("detect.allowedLateness", format!("{:?}: {e}", d.allowed_lateness)))?;
+        if d.max_entries == 0 {
+            return Err(invalid("detect.maxEntries", "must be at least 1"));
+        }
+        let mut rules = if d.default_rules {
+            vigil_detect::RuleSet::default_rules()
+        } else {
+            vigil_detect::RuleSet::from_yaml("rules: []").map_err(|e| invalid("detect.defaultRules", e.to_string()))?
+        };
+        if let Some(path) = &d.rules_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| invalid("detect.rulesFile", format!("reading {path}: {e}")))?;
+            let extra = vigil_detect::RuleSet::from_yaml(&text)
+                .map_err(|e| invalid("detect.rulesFile", format!("{path}: {e}")))?;
+            rules = rules.with_overrides(extra);
+        } else if !d.default_rules {
+            return Err(invalid("detect.rulesFile", "required when detect.defaultRules is false"));
+        }
+        let config = vigil_detect::DetectorConfig {
+            allowed_lateness: lateness,
+            max_entries: d.max_entries,
+            ..Default::default()
+        };
+        Ok(Some((rules, config)))
     }
 }
 

@@ -31,6 +31,16 @@ pub struct StageLabels {
     pub stage: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
 /// Every metric the agent exports.
 #[derive(Clone)]
 pub struct Metrics {
@@ -52,6 +62,12 @@ pub struct Metrics {
     pub watch_restarts: Family<SourceLabels, Counter>,
     pub source_restarts: Family<SourceLabels, Counter>,
     pub checkpoint_writes: Family<ReasonLabels, Counter>,
+    pub anomalies: Family<RuleLabels, Counter>,
+    pub anomaly_writes: Family<ResultLabels, Counter>,
+    pub detector_late: Counter,
+    pub detector_entries: Gauge,
+    pub detector_evictions: Counter,
+    pub detector_unknown_repeats: Counter,
 }
 
 impl Metrics {
@@ -77,6 +93,12 @@ impl Metrics {
             watch_restarts: Family::default(),
             source_restarts: Family::default(),
             checkpoint_writes: Family::default(),
+            anomalies: Family::default(),
+            anomaly_writes: Family::default(),
+            detector_late: Counter::default(),
+            detector_entries: Gauge::default(),
+            detector_evictions: Counter::default(),
+            detector_unknown_repeats: Counter::default(),
         };
         let r = registry.sub_registry_with_prefix("vigil");
         r.register(
@@ -169,7 +191,37 @@ impl Metrics {
             "Checkpoint writes, by result",
             m.checkpoint_writes.clone(),
         );
+        r.register("anomalies", "Anomalies raised by the detector, by rule", m.anomalies.clone());
+        r.register(
+            "anomaly_writes",
+            "Anomaly Observation writes, by result (created, exists, or the error reason)",
+            m.anomaly_writes.clone(),
+        );
+        r.register(
+            "detector_late_signals",
+            "Occurrences older than the detector's watermark, not counted by rules",
+            m.detector_late.clone(),
+        );
+        r.register("detector_entries", "Live (rule, key, window) entries in the detector", m.detector_entries.clone());
+        r.register(
+            "detector_evictions",
+            "Detector state forgotten before its window closed because a bound was reached",
+            m.detector_evictions.clone(),
+        );
+        r.register(
+            "detector_unknown_repeats",
+            "Repeats of an Observation the detector feed no longer remembered (not counted by rules)",
+            m.detector_unknown_repeats.clone(),
+        );
         m
+    }
+
+    pub fn rule(rule: &str) -> RuleLabels {
+        RuleLabels { rule: rule.to_string() }
+    }
+
+    pub fn result(result: &str) -> ResultLabels {
+        ResultLabels { result: result.to_string() }
     }
 
     pub fn source(source: &str) -> SourceLabels {

@@ -300,3 +300,73 @@ async fn a_killed_agent_loses_nothing_and_duplicates_nothing() {
         "the second agent redid finished work: skipped {skipped}, {a:?}"
     );
 }
+
+/// The start of the 5-minute window `back` windows before the current one.
+fn window_start(back: i64) -> k8s_openapi::jiff::Timestamp {
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    k8s_openapi::jiff::Timestamp::from_second(now - now.rem_euclid(300) - back * 300).expect("time")
+}
+
+#[tokio::test]
+async fn a_backoff_storm_raises_exactly_one_anomaly_per_window() {
+    use k8s_openapi::api::core::v1::Event;
+    use kube::api::{Patch, PatchParams};
+    let plane = Plane::get().await;
+    let admin = plane.client(TestUser::Admin).await;
+    let ns = plane.namespace("agent-storm").await;
+    grant_agent(&admin, &ns).await;
+    let agent = Agent::start(&plane.kubeconfig(TestUser::Vigil), &ns, CONFIG);
+    agent.wait_ready(true).await;
+
+    // Window A: one BackOff Event that kubelet updates 14 times (count 1 → 15).
+    let (a, b) = (window_start(2), window_start(1));
+    let pod = "checkout-6d8f7b9c5d-x7k2p".to_string();
+    let message = format!("Back-off restarting failed container checkout in pod {pod}_{ns}(5d0c0a1e-7e3b-4c55-9b1d-000000000000)");
+    let mut first = spec("storm-a".into(), "Warning", "BackOff", pod.clone(), message.clone());
+    first.time = a;
+    create_events(&admin, &ns, &[first]).await;
+    let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
+    for count in 2..=15 {
+        let t = (a + std::time::Duration::from_secs(count * 10)).to_string();
+        let patch = serde_json::json!({"count": count, "lastTimestamp": t});
+        events.patch("storm-a", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("update the Event");
+    }
+    // Window B: the storm goes on, a fresh Event already counting 12.
+    let mut second = spec("storm-b".into(), "Warning", "BackOff", pod.clone(), message);
+    second.time = b;
+    let mut event = second.to_event(&ns);
+    event.count = Some(12);
+    events.create(&kube::api::PostParams::default(), &event).await.expect("create");
+
+    let settled = agent.wait_settled(16.0).await;
+    assert_eq!((settled.created, settled.deduped, settled.errors), (1.0, 15.0, 0.0), "{settled:?}");
+    let deadline = Instant::now() + common::DEADLINE;
+    let anomalies = loop {
+        let found: Vec<Observation> =
+            observations(&admin, &ns).await.into_iter().filter(|o| o.spec.event_type == "anomaly").collect();
+        let written = agent.metric("vigil_anomaly_writes_total{result=\"created\"}").await;
+        if found.len() >= 2 && written >= 2.0 {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "{} anomalies\n{}", found.len(), agent.log());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(anomalies.len(), 2, "one per window");
+    assert_eq!(agent.metric("vigil_anomalies_total{rule=\"pod-crashloop\"}").await, 2.0);
+    let mut windows: Vec<(String, u64)> = anomalies
+        .iter()
+        .map(|o| {
+            let d = o.spec.details.as_ref().expect("details");
+            assert_eq!(d["rule"], "pod-crashloop");
+            assert_eq!(d["key"]["name"], pod.as_str());
+            assert_eq!(d["key"]["namespace"], ns.as_str());
+            assert_eq!(o.metadata.namespace.as_deref(), Some(ns.as_str()));
+            assert_eq!(o.spec.source, "vigil-detect");
+            assert_eq!(o.spec.severity, Severity::High);
+            (d["window"]["start"].as_str().expect("start").to_string(), d["count"].as_u64().expect("count"))
+        })
+        .collect();
+    windows.sort();
+    // Window A fires when the count reaches 10; window B on its first Event.
+    assert_eq!(windows, [(a.to_string(), 10), (b.to_string(), 12)]);
+}

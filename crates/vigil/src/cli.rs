@@ -34,8 +34,11 @@ enum Command {
     },
     /// Run the in-cluster agent: Kubernetes Events → Observations.
     Run(crate::agent_cmd::RunArgs),
-    /// Run the bundled real-world samples through the whole pipeline (no cluster needed).
-    Demo,
+    /// Replay exported events, audit logs or Falco alerts through the pipeline and the
+    /// anomaly detector, offline.
+    Replay(crate::replay_cmd::ReplayArgs),
+    /// Replay the bundled incident (real samples plus generated storms) and show what vigil finds.
+    Demo(crate::replay_cmd::DemoArgs),
 }
 
 pub fn run() -> Result<ExitCode> {
@@ -49,13 +52,8 @@ pub fn run() -> Result<ExitCode> {
         Command::Crds { write } => crds(write),
         Command::Validate { files } => validate(&files),
         Command::Run(args) => crate::agent_cmd::run(args),
-        Command::Demo => {
-            eprintln!(
-                "vigil demo: not yet. The bundled incident replay lands with the anomaly-detection work; \
-                 until then `vigil crds` and `vigil validate` are available."
-            );
-            Ok(ExitCode::from(2))
-        }
+        Command::Replay(args) => crate::replay_cmd::replay_files(args),
+        Command::Demo(args) => crate::replay_cmd::demo(args),
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod agent_cmd;
 mod cli;
+mod replay_cmd;
 
 use std::process::ExitCode;
 

@@ -17,7 +17,7 @@ fn stdout(out: &Output) -> String {
 fn help_lists_every_command() {
     let out = vigil(&["--help"]);
     assert!(out.status.success());
-    for command in ["version", "crds", "validate", "demo"] {
+    for command in ["version", "crds", "validate", "run", "replay", "demo"] {
         assert!(
             stdout(&out).contains(command),
             "--help does not mention {command}:\n{}",

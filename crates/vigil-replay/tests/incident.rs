@@ -1,0 +1,189 @@
+//! The bundled incident (`examples/incident/`) replayed: the exact
+//! Observations, anomalies and accounting `vigil demo` shows.
+
+use std::collections::BTreeMap;
+use vigil_detect::KeyField;
+use vigil_model::Severity;
+use vigil_replay::{demo, input, replay, ReplayOptions, Report};
+
+fn incident() -> Report {
+    replay(
+        demo::inputs(),
+        &ReplayOptions {
+            cluster: demo::CLUSTER.into(),
+            ..Default::default()
+        },
+    )
+}
+
+fn key(report: &Report, rule: &str) -> Vec<BTreeMap<&'static str, String>> {
+    report
+        .anomalies
+        .iter()
+        .filter(|a| a.rule == rule)
+        .map(|a| a.key.iter().map(|(f, v)| (f.as_str(), v.clone())).collect())
+        .collect()
+}
+
+#[test]
+fn the_incident_yields_exactly_the_storm_anomalies() {
+    let report = incident();
+    let rules: Vec<&str> = report.anomalies.iter().map(|a| a.rule.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["pod-crashloop", "volume-mount-failures"],
+        "{:#?}",
+        report.anomalies
+    );
+
+    let crash = &report.anomalies[0];
+    assert_eq!(crash.key_value(KeyField::Cluster), Some("demo"));
+    assert_eq!(crash.key_value(KeyField::Namespace), Some("shop"));
+    assert_eq!(
+        crash.key_value(KeyField::Name),
+        Some("checkout-6d8f7b9c5d-x7k2p")
+    );
+    assert_eq!(crash.window_start.to_string(), "2026-11-20T14:00:00Z");
+    assert_eq!(crash.window_end.to_string(), "2026-11-20T14:05:00Z");
+    // The first BackOff Event already counts 12 occurrences.
+    assert_eq!(crash.count, 12);
+    assert_eq!(crash.audience.as_str(), "customer");
+    assert_eq!(crash.severity, Severity::High);
+
+    assert_eq!(
+        key(&report, "volume-mount-failures"),
+        [BTreeMap::from([
+            ("cluster", "demo".to_string()),
+            ("namespace", "monitoring-system".to_string()),
+            ("kind", "Pod".to_string()),
+            ("name", "prometheus-k8s-0".to_string()),
+        ])]
+    );
+    let mount = &report.anomalies[1];
+    assert_eq!((mount.count, mount.audience.as_str()), (14, "platform"));
+}
+
+#[test]
+fn the_incident_events_are_accounted_for() {
+    let report = incident();
+    let s = &report.summary;
+    assert!(s.balanced(), "{s:?}");
+    assert_eq!(s.by_kind.get("kubernetes-event"), Some(&26));
+    // 17 Normal rollout chatter events; the rest are Warnings.
+    assert_eq!(s.filtered.get("normal_type"), Some(&17), "{s:?}");
+    let from_events: Vec<(&str, &str, u64)> = report
+        .observations
+        .iter()
+        .filter(|o| o.candidate.spec.source == "kubernetes-events")
+        .map(|o| {
+            let r = o.candidate.spec.resource.as_ref().expect("resource");
+            (
+                r.namespace.as_deref().unwrap_or(""),
+                o.candidate.spec.event_type.as_str(),
+                o.occurrences,
+            )
+        })
+        .collect();
+    // Sorted by event time: BackOff and Unhealthy of three pods fold into one
+    // Observation each (pod names are volatile), with their repeats counted.
+    let mut sorted = from_events.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            ("kube-system", "pod_backoff", 1),
+            ("monitoring-system", "volume_mount_failed", 1),
+            ("my-app", "pod_backoff", 1),
+            ("shop", "pod_backoff", 3),
+            ("shop", "probe_failed", 3),
+        ]
+    );
+    assert_eq!(s.deduped, 4);
+}
+
+#[test]
+fn replay_is_deterministic_and_independent_of_file_order() {
+    let a = incident();
+    let mut inputs = demo::inputs();
+    inputs.reverse();
+    let b = replay(
+        inputs,
+        &ReplayOptions {
+            cluster: demo::CLUSTER.into(),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        (&a.observations, &a.anomalies, &a.summary),
+        (&b.observations, &b.anomalies, &b.summary)
+    );
+    assert_eq!(a.to_table(), incident().to_table());
+}
+
+#[test]
+fn json_lines_are_observation_objects_then_a_summary() {
+    let report = incident();
+    let text = report.to_json_lines();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let (summary, objects) = lines.split_last().expect("lines");
+    assert_eq!(
+        summary["summary"]["observations"],
+        report.summary.observations
+    );
+    assert_eq!(
+        objects.len() as u64,
+        report.summary.observations + report.summary.anomalies
+    );
+    for o in objects {
+        assert_eq!(o["apiVersion"], "zen.kube-zen.io/v1");
+        assert_eq!(o["kind"], "Observation");
+        let name = o["metadata"]["name"].as_str().expect("name");
+        assert!(name.len() <= 63 && !name.is_empty(), "{name}");
+        // Every object is a valid Observation as the API server would take it.
+        let _: vigil_model::Observation =
+            serde_json::from_value(o.clone()).expect("an Observation");
+    }
+    let anomalies: Vec<&serde_json::Value> = objects
+        .iter()
+        .filter(|o| o["spec"]["eventType"] == "anomaly")
+        .collect();
+    assert_eq!(anomalies.len(), 2);
+    assert_eq!(anomalies[0]["spec"]["details"]["rule"], "pod-crashloop");
+}
+
+#[test]
+fn a_bad_record_is_named_counted_and_does_not_stop_the_replay() {
+    let text = concat!(
+        r#"{"metadata":{"name":"a","uid":"1"},"involvedObject":{"kind":"Pod","namespace":"shop","name":"p"},"#,
+        r#""type":"Warning","reason":"FailedMount","message":"m","lastTimestamp":"2026-01-01T00:00:00Z"}"#,
+        "\n",
+        r#"{"metadata":{"name":"b"},"involvedObject":{"kind":"Pod","name":["not","a","name"]},"type":"Warning"}"#,
+        "\n",
+        "not json at all\n"
+    );
+    let report = replay(
+        vec![input::parse("dump.jsonl", text, input::Format::Auto)],
+        &ReplayOptions::default(),
+    );
+    assert_eq!(
+        (
+            report.summary.read,
+            report.summary.invalid,
+            report.summary.observations
+        ),
+        (3, 2, 1)
+    );
+    assert!(report.summary.balanced());
+    let messages: Vec<String> = report.rejected.iter().map(ToString::to_string).collect();
+    assert!(
+        messages[0].starts_with("dump.jsonl:2: involvedObject.name: invalid type"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("dump.jsonl:3: not JSON"),
+        "{messages:?}"
+    );
+}

@@ -129,7 +129,10 @@ pub async fn run(
 
     let pipeline = Pipeline::new(settings.pipeline.clone(), Arc::new(SystemClock));
     let detection = settings.detect.clone().map(|(rules, config)| Detection {
-        feed: Feed::new(&settings.config.detect.cluster, settings.config.dedup.max_entries),
+        feed: Feed::new(
+            &settings.config.detect.cluster,
+            settings.config.dedup.max_entries,
+        ),
         detector: Detector::new(rules, config),
         raised: Vec::new(),
     });
@@ -210,7 +213,9 @@ async fn process(
         let outcome = pipeline.process(&event);
         if let Some(d) = detection.as_mut() {
             for anomaly in d.observe(&event, &outcome, &shared) {
-                let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                let Ok(slot) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let shared = shared.clone();
                 tokio::spawn(async move {
                     write_anomaly(&shared, anomaly).await;
@@ -281,7 +286,12 @@ struct Detection {
 
 impl Detection {
     /// Feeds one outcome; returns the anomalies it raised.
-    fn observe(&mut self, event: &vigil_pipeline::KubeEvent, outcome: &Outcome, shared: &Shared) -> Vec<Anomaly> {
+    fn observe(
+        &mut self,
+        event: &vigil_pipeline::KubeEvent,
+        outcome: &Outcome,
+        shared: &Shared,
+    ) -> Vec<Anomaly> {
         if matches!(outcome, Outcome::Dropped(_)) {
             return Vec::new();
         }
@@ -291,12 +301,22 @@ impl Detection {
         let now = k8s_openapi::jiff::Timestamp::now();
         let at = event.last_time.map_or(now, |t| t.min(now));
         let id = format!("{}@{}", event.uid, event.resource_version);
-        self.feed.observe(outcome, at, &id, weight, &mut self.detector, &mut self.raised);
+        self.feed.observe(
+            outcome,
+            at,
+            &id,
+            weight,
+            &mut self.detector,
+            &mut self.raised,
+        );
         let m = shared.metrics();
         let stats = self.detector.stats();
         let feed = self.feed.stats();
         catch_up(&m.detector_late, stats.late);
-        catch_up(&m.detector_evictions, stats.evicted + stats.untracked + feed.evicted);
+        catch_up(
+            &m.detector_evictions,
+            stats.evicted + stats.untracked + feed.evicted,
+        );
         catch_up(&m.detector_unknown_repeats, feed.unknown_repeats);
         m.detector_entries.set(self.detector.live_entries() as i64);
         for a in &self.raised {
@@ -320,10 +340,14 @@ fn catch_up(counter: &prometheus_client::metrics::counter::Counter, total: u64) 
 /// replica) a 409, counted as `exists`.
 async fn write_anomaly(shared: &Shared, anomaly: Anomaly) {
     let mut spec = anomaly.to_observation_spec();
-    spec.ttl_seconds_after_creation.get_or_insert(shared.settings.pipeline.ttl_seconds);
+    spec.ttl_seconds_after_creation
+        .get_or_insert(shared.settings.pipeline.ttl_seconds);
     let candidate = Candidate {
         name: anomaly.name(),
-        namespace: anomaly.namespace().unwrap_or(&shared.settings.config.namespace).to_string(),
+        namespace: anomaly
+            .namespace()
+            .unwrap_or(&shared.settings.config.namespace)
+            .to_string(),
         labels: anomaly.labels(),
         spec,
         fingerprint: anomaly.id(),
@@ -333,7 +357,11 @@ async fn write_anomaly(shared: &Shared, anomaly: Anomaly) {
         WriteOutcome::AlreadyExists => "exists",
         WriteOutcome::Failed(reason) => reason,
     };
-    shared.metrics().anomaly_writes.get_or_create(&Metrics::result(result)).inc();
+    shared
+        .metrics()
+        .anomaly_writes
+        .get_or_create(&Metrics::result(result))
+        .inc();
 }
 
 fn settle(shared: &Shared, stream: &str, resource_version: &str, started: Instant) {

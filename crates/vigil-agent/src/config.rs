@@ -439,20 +439,27 @@ impl AgentConfig {
         })
     }
 
-    fn detect_settings(&self) -> Result<Option<(vigil_detect::RuleSet, vigil_detect::DetectorConfig)>, ConfigError> {
+    fn detect_settings(
+        &self,
+    ) -> Result<Option<(vigil_detect::RuleSet, vigil_detect::DetectorConfig)>, ConfigError> {
         let d = &self.detect;
         if !d.enabled {
             return Ok(None);
         }
-        let lateness = vigil_model::duration::parse(&d.allowed_lateness)
-            .map_err(|e| invalid("detect.allowedLateness", format!("{:?}: {e}", d.allowed_lateness)))?;
+        let lateness = vigil_model::duration::parse(&d.allowed_lateness).map_err(|e| {
+            invalid(
+                "detect.allowedLateness",
+                format!("{:?}: {e}", d.allowed_lateness),
+            )
+        })?;
         if d.max_entries == 0 {
             return Err(invalid("detect.maxEntries", "must be at least 1"));
         }
         let mut rules = if d.default_rules {
             vigil_detect::RuleSet::default_rules()
         } else {
-            vigil_detect::RuleSet::from_yaml("rules: []").map_err(|e| invalid("detect.defaultRules", e.to_string()))?
+            vigil_detect::RuleSet::from_yaml("rules: []")
+                .map_err(|e| invalid("detect.defaultRules", e.to_string()))?
         };
         if let Some(path) = &d.rules_file {
             let text = std::fs::read_to_string(path)
@@ -461,7 +468,10 @@ impl AgentConfig {
                 .map_err(|e| invalid("detect.rulesFile", format!("{path}: {e}")))?;
             rules = rules.with_overrides(extra);
         } else if !d.default_rules {
-            return Err(invalid("detect.rulesFile", "required when detect.defaultRules is false"));
+            return Err(invalid(
+                "detect.rulesFile",
+                "required when detect.defaultRules is false",
+            ));
         }
         let config = vigil_detect::DetectorConfig {
             allowed_lateness: lateness,

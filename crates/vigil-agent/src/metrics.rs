@@ -191,7 +191,11 @@ impl Metrics {
             "Checkpoint writes, by result",
             m.checkpoint_writes.clone(),
         );
-        r.register("anomalies", "Anomalies raised by the detector, by rule", m.anomalies.clone());
+        r.register(
+            "anomalies",
+            "Anomalies raised by the detector, by rule",
+            m.anomalies.clone(),
+        );
         r.register(
             "anomaly_writes",
             "Anomaly Observation writes, by result (created, exists, or the error reason)",
@@ -202,7 +206,11 @@ impl Metrics {
             "Occurrences older than the detector's watermark, not counted by rules",
             m.detector_late.clone(),
         );
-        r.register("detector_entries", "Live (rule, key, window) entries in the detector", m.detector_entries.clone());
+        r.register(
+            "detector_entries",
+            "Live (rule, key, window) entries in the detector",
+            m.detector_entries.clone(),
+        );
         r.register(
             "detector_evictions",
             "Detector state forgotten before its window closed because a bound was reached",
@@ -217,11 +225,15 @@ impl Metrics {
     }
 
     pub fn rule(rule: &str) -> RuleLabels {
-        RuleLabels { rule: rule.to_string() }
+        RuleLabels {
+            rule: rule.to_string(),
+        }
     }
 
     pub fn result(result: &str) -> ResultLabels {
-        ResultLabels { result: result.to_string() }
+        ResultLabels {
+            result: result.to_string(),
+        }
     }
 
     pub fn source(source: &str) -> SourceLabels {

@@ -22,7 +22,12 @@ struct Bounded<V> {
 
 impl<V> Bounded<V> {
     fn new(capacity: usize) -> Self {
-        Self { capacity: capacity.max(1), map: HashMap::new(), order: VecDeque::new(), evicted: 0 }
+        Self {
+            capacity: capacity.max(1),
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            evicted: 0,
+        }
     }
 
     fn insert(&mut self, key: &str, value: V) {
@@ -31,7 +36,9 @@ impl<V> Bounded<V> {
             return;
         }
         while self.map.len() >= self.capacity {
-            let Some(oldest) = self.order.pop_front() else { break };
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
             if self.map.remove(&oldest).is_some() {
                 self.evicted += 1;
             }
@@ -133,11 +140,20 @@ impl Feed {
             // Never route to a customer what enrich did not give them.
             _ => Audience::Platform,
         };
-        self.emitted.insert(&candidate.name, Remembered { spec: candidate.spec.clone(), audience });
+        self.emitted.insert(
+            &candidate.name,
+            Remembered {
+                spec: candidate.spec.clone(),
+                audience,
+            },
+        );
     }
 
     pub fn stats(&self) -> FeedStats {
-        FeedStats { unknown_repeats: self.unknown_repeats, evicted: self.emitted.evicted + self.counts.evicted }
+        FeedStats {
+            unknown_repeats: self.unknown_repeats,
+            evicted: self.emitted.evicted + self.counts.evicted,
+        }
     }
 }
 
@@ -155,7 +171,12 @@ mod tests {
             type_: "Warning".into(),
             reason: "BackOff".into(),
             message: "Back-off restarting failed container app".into(),
-            regarding: ObjectRef { kind: "Pod".into(), namespace: "shop".into(), name: "web-0".into(), ..Default::default() },
+            regarding: ObjectRef {
+                kind: "Pod".into(),
+                namespace: "shop".into(),
+                name: "web-0".into(),
+                ..Default::default()
+            },
             count,
             last_time: Some(at.parse().unwrap()),
             ..Default::default()
@@ -165,28 +186,52 @@ mod tests {
     #[test]
     fn count_growth_is_the_weight() {
         let mut feed = Feed::new("c", 10);
-        assert_eq!(feed.weight(&backoff("u1", "1", 3, "2026-01-01T00:00:00Z")), 3);
-        assert_eq!(feed.weight(&backoff("u1", "2", 7, "2026-01-01T00:00:10Z")), 4);
+        assert_eq!(
+            feed.weight(&backoff("u1", "1", 3, "2026-01-01T00:00:00Z")),
+            3
+        );
+        assert_eq!(
+            feed.weight(&backoff("u1", "2", 7, "2026-01-01T00:00:10Z")),
+            4
+        );
         // A version that does not grow the count is still one occurrence.
-        assert_eq!(feed.weight(&backoff("u1", "3", 7, "2026-01-01T00:00:20Z")), 1);
+        assert_eq!(
+            feed.weight(&backoff("u1", "3", 7, "2026-01-01T00:00:20Z")),
+            1
+        );
         assert_eq!(feed.weight(&backoff("", "", 2, "2026-01-01T00:00:20Z")), 2);
     }
 
     #[test]
     fn repeats_count_towards_the_observation_they_repeat() {
         let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let mut pipeline = Pipeline::new(PipelineConfig::for_kubernetes_events(), Arc::new(ManualClock::new(at)));
+        let mut pipeline = Pipeline::new(
+            PipelineConfig::for_kubernetes_events(),
+            Arc::new(ManualClock::new(at)),
+        );
         let mut detector = Detector::with_default_rules();
         let mut feed = Feed::new("c", 10);
         let mut anomalies = Vec::new();
         // One BackOff Event updated until its count reaches 10: the default
         // crash-loop rule (10 within 5m) fires once, on the last update.
         for (rv, count) in [(1, 2), (2, 5), (3, 9), (4, 10), (5, 12)] {
-            let e = backoff("u1", &rv.to_string(), count, &format!("2026-01-01T00:00:{:02}Z", rv * 10));
+            let e = backoff(
+                "u1",
+                &rv.to_string(),
+                count,
+                &format!("2026-01-01T00:00:{:02}Z", rv * 10),
+            );
             let w = feed.weight(&e);
             let outcome = pipeline.process(&e);
             let t = e.last_time.unwrap();
-            feed.observe(&outcome, t, &format!("u1@{rv}"), w, &mut detector, &mut anomalies);
+            feed.observe(
+                &outcome,
+                t,
+                &format!("u1@{rv}"),
+                w,
+                &mut detector,
+                &mut anomalies,
+            );
             assert_eq!(anomalies.len(), usize::from(rv >= 4), "after version {rv}");
         }
         assert_eq!(anomalies[0].rule, "pod-crashloop");
@@ -210,7 +255,14 @@ mod tests {
         });
         let mut detector = Detector::with_default_rules();
         let mut out = Vec::new();
-        feed.observe(&repeat, "2026-01-01T00:00:00Z".parse().unwrap(), "x", 1, &mut detector, &mut out);
+        feed.observe(
+            &repeat,
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+            "x",
+            1,
+            &mut detector,
+            &mut out,
+        );
         assert_eq!(feed.stats().unknown_repeats, 1);
         assert!(out.is_empty());
     }

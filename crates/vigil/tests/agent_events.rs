@@ -322,37 +322,68 @@ async fn a_backoff_storm_raises_exactly_one_anomaly_per_window() {
     let (a, b) = (window_start(2), window_start(1));
     let pod = "checkout-6d8f7b9c5d-x7k2p".to_string();
     let message = format!("Back-off restarting failed container checkout in pod {pod}_{ns}(5d0c0a1e-7e3b-4c55-9b1d-000000000000)");
-    let mut first = spec("storm-a".into(), "Warning", "BackOff", pod.clone(), message.clone());
+    let mut first = spec(
+        "storm-a".into(),
+        "Warning",
+        "BackOff",
+        pod.clone(),
+        message.clone(),
+    );
     first.time = a;
     create_events(&admin, &ns, &[first]).await;
     let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
     for count in 2..=15 {
         let t = (a + std::time::Duration::from_secs(count * 10)).to_string();
         let patch = serde_json::json!({"count": count, "lastTimestamp": t});
-        events.patch("storm-a", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("update the Event");
+        events
+            .patch("storm-a", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .expect("update the Event");
     }
     // Window B: the storm goes on, a fresh Event already counting 12.
     let mut second = spec("storm-b".into(), "Warning", "BackOff", pod.clone(), message);
     second.time = b;
     let mut event = second.to_event(&ns);
     event.count = Some(12);
-    events.create(&kube::api::PostParams::default(), &event).await.expect("create");
+    events
+        .create(&kube::api::PostParams::default(), &event)
+        .await
+        .expect("create");
 
     let settled = agent.wait_settled(16.0).await;
-    assert_eq!((settled.created, settled.deduped, settled.errors), (1.0, 15.0, 0.0), "{settled:?}");
+    assert_eq!(
+        (settled.created, settled.deduped, settled.errors),
+        (1.0, 15.0, 0.0),
+        "{settled:?}"
+    );
     let deadline = Instant::now() + common::DEADLINE;
     let anomalies = loop {
-        let found: Vec<Observation> =
-            observations(&admin, &ns).await.into_iter().filter(|o| o.spec.event_type == "anomaly").collect();
-        let written = agent.metric("vigil_anomaly_writes_total{result=\"created\"}").await;
+        let found: Vec<Observation> = observations(&admin, &ns)
+            .await
+            .into_iter()
+            .filter(|o| o.spec.event_type == "anomaly")
+            .collect();
+        let written = agent
+            .metric("vigil_anomaly_writes_total{result=\"created\"}")
+            .await;
         if found.len() >= 2 && written >= 2.0 {
             break found;
         }
-        assert!(Instant::now() < deadline, "{} anomalies\n{}", found.len(), agent.log());
+        assert!(
+            Instant::now() < deadline,
+            "{} anomalies\n{}",
+            found.len(),
+            agent.log()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(anomalies.len(), 2, "one per window");
-    assert_eq!(agent.metric("vigil_anomalies_total{rule=\"pod-crashloop\"}").await, 2.0);
+    assert_eq!(
+        agent
+            .metric("vigil_anomalies_total{rule=\"pod-crashloop\"}")
+            .await,
+        2.0
+    );
     let mut windows: Vec<(String, u64)> = anomalies
         .iter()
         .map(|o| {
@@ -363,7 +394,10 @@ async fn a_backoff_storm_raises_exactly_one_anomaly_per_window() {
             assert_eq!(o.metadata.namespace.as_deref(), Some(ns.as_str()));
             assert_eq!(o.spec.source, "vigil-detect");
             assert_eq!(o.spec.severity, Severity::High);
-            (d["window"]["start"].as_str().expect("start").to_string(), d["count"].as_u64().expect("count"))
+            (
+                d["window"]["start"].as_str().expect("start").to_string(),
+                d["count"].as_u64().expect("count"),
+            )
         })
         .collect();
     windows.sort();

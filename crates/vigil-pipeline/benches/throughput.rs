@@ -3,14 +3,21 @@
 //! generated from the recorded fixtures: many namespaces, workloads and
 //! pods, Normal noise, repeats across pods, relisted re-deliveries.
 //!
-//! Run: `cargo bench -p vigil-pipeline --bench throughput`
+//! The `falco` and `audit` groups do the same for Falco alerts (JSON lines,
+//! as Falco's HTTP output POSTs them) and Kubernetes audit events (the log
+//! backend's lines), generated from the recorded fixtures.
+//!
+//! Run: `cargo bench -p vigil-pipeline --bench throughput` (add `-- falco`
+//! or `-- audit` for one group).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use k8s_openapi::api::{core::v1 as core, events::v1 as events};
 use serde_json::{json, Value};
 use std::hint::black_box;
 use std::sync::Arc;
-use vigil_pipeline::{KubeEvent, ManualClock, Outcome, Pipeline, PipelineConfig};
+use vigil_pipeline::{
+    AuditEvent, FalcoAlert, KubeEvent, ManualClock, Outcome, Pipeline, PipelineConfig,
+};
 
 const EVENTS: usize = 10_000;
 const START: &str = "2026-03-01T10:00:00Z";
@@ -250,5 +257,267 @@ fn throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, throughput);
+/// Outcome counts, to print what a benchmark measures.
+fn mix<'a>(
+    outcomes: impl Iterator<Item = Outcome> + 'a,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut mix = std::collections::BTreeMap::new();
+    for o in outcomes {
+        let kind = match o {
+            Outcome::Emit(_) => "emit".to_string(),
+            Outcome::Repeat(_) => "repeat".to_string(),
+            Outcome::Dropped(r) => format!("dropped_{}", r.as_str()),
+        };
+        *mix.entry(kind).or_default() += 1;
+    }
+    mix
+}
+
+fn json_lines(path: &str) -> Vec<Value> {
+    fixture(path)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("valid JSON line"))
+        .collect()
+}
+
+fn at_millis(i: usize, step: u64) -> k8s_openapi::jiff::Timestamp {
+    let start: k8s_openapi::jiff::Timestamp = START.parse().expect("valid time");
+    start
+        .checked_add(std::time::Duration::from_millis(step * i as u64))
+        .expect("in range")
+}
+
+const FALCO_FILES: &[&str] = &[
+    "falco/falco-website_channels_terminal-shell.jsonl",
+    "falco/falco-website_blog_terminal-shell-k8s.jsonl",
+    "falco/falco-website_blog_k8saudit-eks-alerts.jsonl",
+    "falco/falco-website_blog_k8saudit-ovh-alerts.jsonl",
+    "falco/falco_test_output_single_rule_with_cat_write.jsonl",
+];
+
+/// Variations on the 17 recorded alerts: many namespaces, pods and
+/// containers, one alert every 3 ms (a busy node pool), every 5th a
+/// re-send of an earlier one (a sidekick retry).
+fn generate_falco() -> Vec<Vec<u8>> {
+    let templates: Vec<Value> = FALCO_FILES.iter().flat_map(|f| json_lines(f)).collect();
+    let mut rng = Rng(0xfa1c_0123_4567_89ab);
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(EVENTS);
+    for i in 0..EVENTS {
+        if i % 5 == 4 {
+            let again = out[rng.below(out.len())].clone();
+            out.push(again);
+            continue;
+        }
+        let mut doc = templates[rng.below(templates.len())].clone();
+        let at = at_millis(i, 3)
+            .checked_add(std::time::Duration::from_nanos(rng.below(1_000_000) as u64))
+            .expect("in range");
+        let ns = format!("team-{}", rng.below(40));
+        let pod = format!(
+            "{}-{}-{}",
+            ["web", "api", "worker", "cart"][rng.below(4)],
+            rng.safe(9),
+            rng.safe(5)
+        );
+        let output = doc["output"].as_str().unwrap_or_default().to_string();
+        let rest = output.split_once(": ").map_or(output.as_str(), |(_, r)| r);
+        let nanos = at.as_nanosecond() as u64;
+        if let Some(f) = doc["output_fields"].as_object_mut() {
+            let mut rest = rest.to_string();
+            for (key, value) in [
+                ("k8s.ns.name", &ns),
+                ("ka.target.namespace", &ns),
+                ("k8s.pod.name", &pod),
+            ] {
+                if let Some(Value::String(old)) = f.get(key) {
+                    rest = rest.replace(old.as_str(), value);
+                    f.insert(key.to_string(), value.clone().into());
+                }
+            }
+            if f.contains_key("container.id") {
+                f.insert("container.id".into(), rng.hex(12).into());
+            }
+            for key in ["evt.time", "evt.time.iso8601"] {
+                if f.contains_key(key) {
+                    f.insert(key.into(), nanos.into());
+                }
+            }
+            doc["output"] = format!("{}: {rest}", at.strftime("%H:%M:%S.%f")).into();
+        }
+        doc["time"] = at.to_string().into();
+        out.push(serde_json::to_vec(&doc).expect("serializes"));
+    }
+    out
+}
+
+/// Every recorded audit event but the malformed one.
+fn audit_templates() -> Vec<Value> {
+    let dir = format!("{}/tests/fixtures/k8s-audit", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the audit fixtures")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n != "fal_01_003.json")
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|n| json_lines(&format!("k8s-audit/{n}")))
+        .collect()
+}
+
+/// Variations on the 51 recorded audit events: new auditIDs, namespaces,
+/// object names and users, one event every 1 ms, every 5th a re-delivery
+/// (a webhook retry). About two thirds match no rule, as in the recordings.
+fn generate_audit() -> Vec<Vec<u8>> {
+    let templates = audit_templates();
+    let mut rng = Rng(0xa0d1_7e5e_1234_5678);
+    let users = [
+        "minikube-user",
+        "alice",
+        "bob",
+        "system:serviceaccount:team-3:ci",
+        "system:anonymous",
+    ];
+    let mut out: Vec<Vec<u8>> = Vec::with_capacity(EVENTS);
+    for i in 0..EVENTS {
+        if i % 5 == 4 {
+            let again = out[rng.below(out.len())].clone();
+            out.push(again);
+            continue;
+        }
+        let mut doc = templates[rng.below(templates.len())].clone();
+        let at = at_millis(i, 1);
+        doc["auditID"] = format!(
+            "{}-{}-{}-{}-{}",
+            rng.hex(8),
+            rng.hex(4),
+            rng.hex(4),
+            rng.hex(4),
+            rng.hex(12)
+        )
+        .into();
+        doc["requestReceivedTimestamp"] = at.to_string().into();
+        doc["stageTimestamp"] = (at + std::time::Duration::from_micros(800))
+            .to_string()
+            .into();
+        if rng.below(4) == 0 {
+            doc["user"]["username"] = users[rng.below(users.len())].into();
+        }
+        let object_ref = &mut doc["objectRef"];
+        if object_ref["namespace"].is_string() && object_ref["namespace"] != "kube-system" {
+            object_ref["namespace"] = format!("team-{}", rng.below(40)).into();
+        }
+        if object_ref["name"].is_string() && object_ref["resource"] != "namespaces" {
+            let name = format!(
+                "{}-{}",
+                object_ref["name"].as_str().unwrap_or("x"),
+                rng.below(50)
+            );
+            object_ref["name"] = name.into();
+        }
+        out.push(serde_json::to_vec(&doc).expect("serializes"));
+    }
+    out
+}
+
+fn falco_alert(bytes: &[u8]) -> Option<FalcoAlert> {
+    FalcoAlert::from_slice(bytes).ok()
+}
+
+fn audit_event(bytes: &[u8]) -> Option<AuditEvent> {
+    AuditEvent::from_slice(bytes).ok()
+}
+
+fn falco(c: &mut Criterion) {
+    let docs = generate_falco();
+    let parsed: Vec<FalcoAlert> = docs.iter().filter_map(|b| falco_alert(b)).collect();
+    assert_eq!(parsed.len(), EVENTS, "every generated alert parses");
+    let mut p = new_pipeline();
+    let outcomes = mix(parsed.iter().map(|a| p.process_falco(a)));
+    eprintln!(
+        "{EVENTS} Falco alerts, {} bytes of JSON: {outcomes:?}",
+        docs.iter().map(Vec::len).sum::<usize>()
+    );
+    let mut group = c.benchmark_group("falco");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.bench_function("parse+process", |b| {
+        b.iter_batched_ref(
+            new_pipeline,
+            |p| {
+                for bytes in &docs {
+                    if let Some(a) = falco_alert(bytes) {
+                        black_box(p.process_falco(&a));
+                    }
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("parse", |b| {
+        b.iter(|| {
+            for bytes in &docs {
+                black_box(falco_alert(bytes));
+            }
+        })
+    });
+    group.bench_function("process", |b| {
+        b.iter_batched_ref(
+            new_pipeline,
+            |p| {
+                for a in &parsed {
+                    black_box(p.process_falco(a));
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+fn audit(c: &mut Criterion) {
+    let docs = generate_audit();
+    let parsed: Vec<AuditEvent> = docs.iter().filter_map(|b| audit_event(b)).collect();
+    assert_eq!(parsed.len(), EVENTS, "every generated audit event parses");
+    let mut p = new_pipeline();
+    let outcomes = mix(parsed.iter().map(|e| p.process_audit(e)));
+    eprintln!(
+        "{EVENTS} audit events, {} bytes of JSON: {outcomes:?}",
+        docs.iter().map(Vec::len).sum::<usize>()
+    );
+    let mut group = c.benchmark_group("audit");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.bench_function("parse+process", |b| {
+        b.iter_batched_ref(
+            new_pipeline,
+            |p| {
+                for bytes in &docs {
+                    if let Some(e) = audit_event(bytes) {
+                        black_box(p.process_audit(&e));
+                    }
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("process", |b| {
+        b.iter_batched_ref(
+            new_pipeline,
+            |p| {
+                for e in &parsed {
+                    black_box(p.process_audit(e));
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, throughput, falco, audit);
 criterion_main!(benches);

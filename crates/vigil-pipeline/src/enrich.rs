@@ -116,6 +116,23 @@ impl Enricher {
         } else {
             event.effective_namespace()
         };
+        self.audience_of_namespace(namespace)
+    }
+
+    /// The audience of a record about an object of `kind` named `name` in
+    /// `namespace` (any may be empty): the same rules as for an event, with
+    /// no Event namespace to fall back on.
+    pub fn audience_of(&self, kind: &str, namespace: &str, name: &str) -> Audience {
+        if kind == "Namespace" && namespace.is_empty() {
+            self.audience_of_namespace(name)
+        } else if namespace.is_empty() && !kind.is_empty() {
+            Audience::Platform // cluster-scoped object
+        } else {
+            self.audience_of_namespace(namespace)
+        }
+    }
+
+    fn audience_of_namespace(&self, namespace: &str) -> Audience {
         if namespace.is_empty()
             || glob::any_match(&self.config.platform_namespaces, namespace)
             || self.labelled_platform.contains(namespace)
@@ -133,15 +150,21 @@ impl Enricher {
         source: &str,
         fingerprint: Fingerprint,
     ) -> BTreeMap<String, String> {
-        BTreeMap::from([
-            (
-                AUDIENCE_LABEL.to_string(),
-                self.audience(event).as_str().to_string(),
-            ),
-            (SOURCE_LABEL.to_string(), source.to_string()),
-            (FINGERPRINT_LABEL.to_string(), fingerprint.to_hex()),
-        ])
+        labels_for(self.audience(event), source, fingerprint)
     }
+}
+
+/// The labels of a new Observation for `audience`.
+pub fn labels_for(
+    audience: Audience,
+    source: &str,
+    fingerprint: Fingerprint,
+) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (AUDIENCE_LABEL.to_string(), audience.as_str().to_string()),
+        (SOURCE_LABEL.to_string(), source.to_string()),
+        (FINGERPRINT_LABEL.to_string(), fingerprint.to_hex()),
+    ])
 }
 
 #[cfg(test)]
@@ -264,6 +287,43 @@ mod tests {
         e.set_namespace_labels("shop", &labels(&[("a", "b")]));
         assert_eq!(e.audience(&about("Pod", "shop", "x")), Audience::Customer);
         assert_eq!(e.labelled_platform_namespaces(), 0);
+    }
+
+    #[test]
+    fn records_get_the_same_audience_rules_without_an_event_namespace() {
+        let e = Enricher::new(EnrichConfig::default());
+        assert_eq!(e.audience_of("Pod", "shop", "web-1"), Audience::Customer);
+        assert_eq!(e.audience_of("Pod", "kube-system", "x"), Audience::Platform);
+        assert_eq!(
+            e.audience_of("", "shop", ""),
+            Audience::Customer,
+            "namespace only"
+        );
+        assert_eq!(
+            e.audience_of("ClusterRole", "", "admin"),
+            Audience::Platform
+        );
+        assert_eq!(e.audience_of("Namespace", "", "foo"), Audience::Customer);
+        assert_eq!(
+            e.audience_of("Namespace", "", "kube-public"),
+            Audience::Platform
+        );
+        assert_eq!(
+            e.audience_of("", "", ""),
+            Audience::Platform,
+            "a host alert"
+        );
+        for (kind, ns, name) in [
+            ("Pod", "shop", "x"),
+            ("Node", "", "n"),
+            ("Namespace", "", "foo"),
+        ] {
+            assert_eq!(
+                e.audience_of(kind, ns, name),
+                e.audience(&about(kind, ns, name)),
+                "{kind} {ns} {name}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! Which events may pass, decided as early and as cheaply as possible. Owns
 //! the rules (type, namespace, kind, reason, minimum severity) and the
 //! Normal-reason allow-list; it does not classify events (that is normalize).
+//!
+//! Records of the push-based sources (Falco, audit) get the namespace and
+//! minimum-severity rules only: type, kind, reason and the Normal allow-list
+//! are about Kubernetes Events.
 
 use crate::event::KubeEvent;
 use crate::glob;
@@ -109,13 +113,7 @@ impl EventFilter {
         if event.is_normal() && !self.normal_allow.contains(event.reason.as_str()) {
             return Err(DropReason::NormalType);
         }
-        let namespace = event.effective_namespace();
-        if glob::any_match(&self.exclude_namespaces, namespace)
-            || !(self.include_namespaces.is_empty()
-                || glob::any_match(&self.include_namespaces, namespace))
-        {
-            return Err(DropReason::Namespace);
-        }
+        self.check_namespace(event.effective_namespace())?;
         let kind = event.regarding.kind.as_str();
         if !(self.include_kinds.is_empty()
             || self
@@ -130,6 +128,19 @@ impl EventFilter {
             || !(self.include_reasons.is_empty() || self.include_reasons.contains(reason))
         {
             return Err(DropReason::Reason);
+        }
+        Ok(())
+    }
+
+    /// The namespace rules alone: what applies to records of every source
+    /// (Falco alerts, audit events); `""` is a record about no namespace,
+    /// which an include list does not select.
+    pub fn check_namespace(&self, namespace: &str) -> Result<(), DropReason> {
+        if glob::any_match(&self.exclude_namespaces, namespace)
+            || !(self.include_namespaces.is_empty()
+                || glob::any_match(&self.include_namespaces, namespace))
+        {
+            return Err(DropReason::Namespace);
         }
         Ok(())
     }

@@ -50,23 +50,60 @@ impl Fingerprinter {
     /// is length-prefixed but the message: it comes last, so it needs none.
     /// The input is assembled in one buffer and hashed in one call.
     pub fn fingerprint(&mut self, source: &str, event: &KubeEvent) -> Fingerprint {
+        self.fingerprint_parts(
+            source,
+            &event.regarding.kind,
+            event.effective_namespace(),
+            &event.regarding.name,
+            &event.reason,
+            Text::Folded(&event.message),
+        )
+    }
+
+    /// The same fingerprint for any record: source, the object's kind,
+    /// namespace and name (folded as [`fold_name`] does for its kind), a
+    /// reason (a rule name) and a text, folded ([`fold_message`]) or exact.
+    /// A Kubernetes Event's fingerprint is this with its own fields and a
+    /// folded message.
+    pub fn fingerprint_parts(
+        &mut self,
+        source: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        reason: &str,
+        text: Text<'_>,
+    ) -> Fingerprint {
         let buf = &mut self.scratch;
         buf.clear();
-        buf.extend_from_slice(b"vigil-fingerprint-v1");
+        buf.extend_from_slice(match text {
+            Text::Folded(_) => b"vigil-fingerprint-v1",
+            Text::Exact(_) => b"vigil-fingerprint-v1-exact",
+        });
         field(buf, source.as_bytes());
-        field(buf, event.regarding.kind.as_bytes());
-        field(buf, event.effective_namespace().as_bytes());
+        field(buf, kind.as_bytes());
+        field(buf, namespace.as_bytes());
         let at = buf.len();
         buf.extend_from_slice(&[0; 8]); // the folded name's length, filled in below
-        fold_name_with(&event.regarding.kind, &event.regarding.name, |part| {
-            buf.extend_from_slice(part)
-        });
+        fold_name_with(kind, name, |part| buf.extend_from_slice(part));
         let len = (buf.len() - at - 8) as u64;
         buf[at..at + 8].copy_from_slice(&len.to_be_bytes());
-        field(buf, event.reason.as_bytes());
-        fold_message_with(&event.message, |part| buf.extend_from_slice(part));
+        field(buf, reason.as_bytes());
+        match text {
+            Text::Folded(message) => fold_message_with(message, |part| buf.extend_from_slice(part)),
+            Text::Exact(text) => buf.extend_from_slice(text.as_bytes()),
+        }
         Fingerprint(first_u64(&Sha256::digest(buf.as_slice())))
     }
+}
+
+/// The last part of a fingerprint's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text<'a> {
+    /// Free text whose volatile words are folded (an event message, a Falco output).
+    Folded(&'a str),
+    /// Text taken as it is (fields that name who did what).
+    Exact(&'a str),
 }
 
 /// Length-prefixed, so no two different field lists hash the same bytes.

@@ -5,6 +5,10 @@
 //!
 //! Stages, in order: filter → normalize → enrich → dedup → throttle.
 //!
+//! Falco alerts ([`FalcoAlert`]) and Kubernetes audit events
+//! ([`AuditEvent`]) take the same stages ([`Pipeline::process_record`]) and
+//! come out as the same [`Candidate`]s; see [`sources`].
+//!
 //! ```
 //! use std::sync::Arc;
 //! use vigil_pipeline::event::ObjectRef;
@@ -37,6 +41,7 @@ pub mod fingerprint;
 pub mod glob;
 pub mod normalize;
 pub mod pipeline;
+pub mod sources;
 pub mod throttle;
 pub mod versions;
 
@@ -45,4 +50,5 @@ pub use dedup::DedupWindow;
 pub use enrich::Audience;
 pub use event::KubeEvent;
 pub use fingerprint::Fingerprint;
-pub use pipeline::{Candidate, DropReason, Outcome, Pipeline, PipelineConfig, Repeat};
+pub use pipeline::{Candidate, DropReason, Outcome, Pipeline, PipelineConfig, Record, Repeat};
+pub use sources::{AuditEvent, FalcoAlert, SourcesConfig};

@@ -12,6 +12,11 @@
 //! An Observation lives in the regarding object's namespace; events about
 //! cluster-scoped objects (Nodes, ...) or about nothing go to
 //! `fallback_namespace`.
+//!
+//! Falco alerts and audit events take the same stages through
+//! [`Pipeline::process_record`] (see [`records`]): same filter (namespace
+//! and minimum severity), enrich, dedup cache and Observation names, and a
+//! throttle bucket per source.
 
 use crate::clock::Clock;
 use crate::dedup::{DedupWindow, Seen};
@@ -20,6 +25,8 @@ use crate::event::KubeEvent;
 use crate::filter::EventFilter;
 use crate::fingerprint::{observation_name, Fingerprinter};
 use crate::normalize::{self, Normalizer};
+use crate::sources::audit_rules::AuditRules;
+use crate::sources::SourcesConfig;
 use crate::throttle::TokenBucket;
 use crate::versions::SeenVersions;
 use crate::{dedup, enrich, filter, throttle};
@@ -84,8 +91,15 @@ pub enum DropReason {
     /// Over the source's rate limit.
     Throttled,
     /// The same Event (uid) at the same resourceVersion, delivered again (a
-    /// relist): not a new occurrence.
+    /// relist), or the same audit request again (a webhook retry, a second
+    /// stage of one request): not a new occurrence.
     Unchanged,
+    /// An audit event at a stage not selected (by default all but `ResponseComplete`).
+    AuditStage,
+    /// An audit event whose verb is not selected.
+    AuditVerb,
+    /// An audit event no audit rule matches: routine API traffic.
+    AuditNoRule,
 }
 
 impl DropReason {
@@ -97,6 +111,9 @@ impl DropReason {
         DropReason::Severity,
         DropReason::Throttled,
         DropReason::Unchanged,
+        DropReason::AuditStage,
+        DropReason::AuditVerb,
+        DropReason::AuditNoRule,
     ];
 
     /// The metric label value.
@@ -109,6 +126,9 @@ impl DropReason {
             DropReason::Severity => "severity",
             DropReason::Throttled => "throttled",
             DropReason::Unchanged => "unchanged",
+            DropReason::AuditStage => "audit_stage",
+            DropReason::AuditVerb => "audit_verb",
+            DropReason::AuditNoRule => "audit_no_rule",
         }
     }
 }
@@ -143,9 +163,10 @@ pub enum Outcome {
     Emit(Box<Candidate>),
 }
 
-/// The stages, in order, with their state (dedup cache, token bucket).
+/// The stages, in order, with their state (dedup cache, token buckets).
 pub struct Pipeline {
     config: PipelineConfig,
+    sources: SourcesConfig,
     clock: Arc<dyn Clock>,
     filter: EventFilter,
     normalizer: Normalizer,
@@ -154,10 +175,38 @@ pub struct Pipeline {
     dedup: DedupWindow,
     versions: SeenVersions,
     throttle: TokenBucket,
+    audit_rules: AuditRules,
+    /// Audit requests taken into account (auditID + receive time, verb, URI,
+    /// user), so a re-delivery is not an occurrence.
+    audit_ids: SeenVersions,
+    falco_throttle: TokenBucket,
+    audit_throttle: TokenBucket,
+}
+
+/// Which token bucket a new Observation spends from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bucket {
+    Events,
+    Falco,
+    Audit,
 }
 
 impl Pipeline {
+    /// A pipeline with the push-based sources at their defaults
+    /// ([`SourcesConfig::default`]).
     pub fn new(config: PipelineConfig, clock: Arc<dyn Clock>) -> Self {
+        Self::with_sources(config, SourcesConfig::default(), clock)
+    }
+
+    /// A pipeline with the Falco and audit sources configured too.
+    pub fn with_sources(
+        config: PipelineConfig,
+        sources: SourcesConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let bucket = |own: &Option<throttle::ThrottleConfig>| {
+            TokenBucket::new(own.as_ref().unwrap_or(&config.throttle))
+        };
         Self {
             filter: EventFilter::new(&config.filter),
             normalizer: Normalizer::new(),
@@ -166,6 +215,11 @@ impl Pipeline {
             dedup: DedupWindow::new(&config.dedup),
             versions: SeenVersions::new(config.dedup.max_entries),
             throttle: TokenBucket::new(&config.throttle),
+            audit_rules: AuditRules::new(&sources.audit),
+            audit_ids: SeenVersions::new(config.dedup.max_entries),
+            falco_throttle: bucket(&sources.falco.throttle),
+            audit_throttle: bucket(&sources.audit.throttle),
+            sources,
             config,
             clock,
         }
@@ -186,20 +240,15 @@ impl Pipeline {
         if version.is_some_and(|v| self.versions.is_unchanged(v)) {
             return Outcome::Dropped(DropReason::Unchanged);
         }
-        let now = self.clock.now();
-        let source = self.config.source.as_str();
-        let fingerprint = self.fingerprinter.fingerprint(source, event);
-        let (window, seen) = self
-            .dedup
-            .observe(fingerprint, event.last_time.unwrap_or(now), now);
-        if seen == Seen::First && !self.throttle.try_take(now) {
-            // Not emitted, so not remembered: the next occurrence may emit.
-            self.dedup.forget(fingerprint, window);
-            return Outcome::Dropped(DropReason::Throttled);
-        }
+        let fingerprint = self.fingerprinter.fingerprint(&self.config.source, event);
+        let (window, seen) = match self.admit(Bucket::Events, fingerprint, event.last_time) {
+            Ok(admitted) => admitted,
+            Err(reason) => return Outcome::Dropped(reason),
+        };
         if let Some(v) = version {
             self.versions.record(v);
         }
+        let source = self.config.source.as_str();
         let name = observation_name(source, &class.event_type, fingerprint, window);
         let namespace = self.observation_namespace(event);
         match seen {
@@ -220,6 +269,30 @@ impl Pipeline {
                 fingerprint: fingerprint.to_hex(),
             })),
         }
+    }
+
+    /// Dedup, then throttle for a first sighting: the window and what dedup
+    /// saw, or [`DropReason::Throttled`]. `at` is the record's event time
+    /// (the clock's now when it has none).
+    fn admit(
+        &mut self,
+        bucket: Bucket,
+        fingerprint: crate::Fingerprint,
+        at: Option<Timestamp>,
+    ) -> Result<(i64, Seen), DropReason> {
+        let now = self.clock.now();
+        let (window, seen) = self.dedup.observe(fingerprint, at.unwrap_or(now), now);
+        let tokens = match bucket {
+            Bucket::Events => &mut self.throttle,
+            Bucket::Falco => &mut self.falco_throttle,
+            Bucket::Audit => &mut self.audit_throttle,
+        };
+        if seen == Seen::First && !tokens.try_take(now) {
+            // Not emitted, so not remembered: the next occurrence may emit.
+            self.dedup.forget(fingerprint, window);
+            return Err(DropReason::Throttled);
+        }
+        Ok((window, seen))
     }
 
     /// Records a namespace's labels (from the agent's namespace cache) for enrich.
@@ -258,6 +331,11 @@ impl Pipeline {
         &self.config
     }
 
+    /// The push-based sources' configuration.
+    pub fn sources_config(&self) -> &SourcesConfig {
+        &self.sources
+    }
+
     fn observation_namespace(&self, event: &KubeEvent) -> String {
         match event.regarding.namespace.as_str() {
             "" => self.config.fallback_namespace.clone(),
@@ -265,6 +343,10 @@ impl Pipeline {
         }
     }
 }
+
+pub mod records;
+
+pub use records::Record;
 
 #[cfg(test)]
 mod tests;

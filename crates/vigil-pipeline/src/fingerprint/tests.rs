@@ -273,3 +273,53 @@ fn observation_names_are_deterministic_dns_labels() {
     }
     assert_eq!(observation_name("", "", f, 0).len(), 16);
 }
+
+#[test]
+fn an_event_fingerprint_is_its_parts_with_a_folded_message() {
+    let e = pod_event(
+        "shop",
+        "web-7c9d8f6b5-x2x7q",
+        "BackOff",
+        "Back-off 5m0s restarting",
+    );
+    let mut f = Fingerprinter::new();
+    let parts = f.fingerprint_parts(
+        "kubernetes-events",
+        "Pod",
+        "shop",
+        "web-7c9d8f6b5-x2x7q",
+        "BackOff",
+        Text::Folded("Back-off 5m0s restarting"),
+    );
+    assert_eq!(parts, fp(&e));
+    let exact = f.fingerprint_parts(
+        "kubernetes-events",
+        "Pod",
+        "shop",
+        "web-7c9d8f6b5-x2x7q",
+        "BackOff",
+        Text::Exact("Back-off 5m0s restarting"),
+    );
+    assert_ne!(exact, parts, "exact and folded text never hash alike");
+    let exact_other = f.fingerprint_parts(
+        "kubernetes-events",
+        "Pod",
+        "shop",
+        "web-7c9d8f6b5-x2x7q",
+        "BackOff",
+        Text::Exact("Back-off 6m0s restarting"),
+    );
+    assert_ne!(exact, exact_other, "exact text is not folded");
+    let folded_other = f.fingerprint_parts(
+        "kubernetes-events",
+        "Pod",
+        "shop",
+        "web-7c9d8f6b5-q9z8r",
+        "BackOff",
+        Text::Folded("Back-off 6m0s restarting"),
+    );
+    assert_eq!(
+        folded_other, parts,
+        "the name folds for its kind either way"
+    );
+}

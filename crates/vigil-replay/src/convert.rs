@@ -6,12 +6,15 @@ use crate::input::{RawRecord, RecordKind};
 use k8s_openapi::api::{core::v1 as core, events::v1 as events};
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value;
+use vigil_pipeline::sources::{AuditEvent, FalcoAlert};
 use vigil_pipeline::KubeEvent;
 
 /// A record ready for the pipeline, with its event time (for ordering).
 #[derive(Debug, Clone)]
 pub enum Typed {
     Kube(Box<KubeEvent>),
+    Falco(Box<FalcoAlert>),
+    Audit(Box<AuditEvent>),
 }
 
 impl Typed {
@@ -19,6 +22,8 @@ impl Typed {
     pub fn event_time(&self) -> Option<Timestamp> {
         match self {
             Typed::Kube(e) => e.last_time.or(e.first_time),
+            Typed::Falco(a) => Some(a.time),
+            Typed::Audit(e) => Some(e.time()),
         }
     }
 }
@@ -27,10 +32,12 @@ impl Typed {
 pub fn convert(record: &RawRecord) -> Result<Typed, String> {
     match record.kind {
         RecordKind::KubeEvent => kube_event(&record.value).map(|e| Typed::Kube(Box::new(e))),
-        RecordKind::Audit | RecordKind::Falco => Err(format!(
-            "{} records are not supported yet",
-            record.kind.as_str()
-        )),
+        RecordKind::Falco => FalcoAlert::from_value(record.value.clone())
+            .map(|a| Typed::Falco(Box::new(a)))
+            .map_err(|e| e.to_string()),
+        RecordKind::Audit => AuditEvent::from_value(record.value.clone())
+            .map(|e| Typed::Audit(Box::new(e)))
+            .map_err(|e| e.to_string()),
     }
 }
 
@@ -81,7 +88,9 @@ mod tests {
     fn both_event_apis_and_eventrouter_lines_convert() {
         let core = json!({"metadata": {"name": "a", "uid": "u1"}, "involvedObject": {"kind": "Pod", "name": "p"},
                           "reason": "BackOff", "type": "Warning", "lastTimestamp": "2026-01-01T00:00:00Z", "count": 3});
-        let Typed::Kube(e) = convert(&record(RecordKind::KubeEvent, core.clone())).unwrap();
+        let Ok(Typed::Kube(e)) = convert(&record(RecordKind::KubeEvent, core.clone())) else {
+            panic!("an Event")
+        };
         assert_eq!(
             (e.uid.as_str(), e.regarding.name.as_str(), e.count),
             ("u1", "p", 3)
@@ -94,15 +103,45 @@ mod tests {
         let v1 = json!({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "b"},
                         "regarding": {"kind": "Node", "name": "n1"}, "reason": "NodeNotReady", "note": "x",
                         "eventTime": "2026-01-01T00:00:00.000000Z"});
-        let Typed::Kube(e) = convert(&record(RecordKind::KubeEvent, v1)).unwrap();
+        let Ok(Typed::Kube(e)) = convert(&record(RecordKind::KubeEvent, v1)) else {
+            panic!("an Event")
+        };
         assert_eq!(
             (e.regarding.kind.as_str(), e.message.as_str()),
             ("Node", "x")
         );
 
         let wrapped = json!({"verb": "UPDATED", "event": core});
-        let Typed::Kube(e) = convert(&record(RecordKind::KubeEvent, wrapped)).unwrap();
+        let Ok(Typed::Kube(e)) = convert(&record(RecordKind::KubeEvent, wrapped)) else {
+            panic!("an Event")
+        };
         assert_eq!(e.reason, "BackOff");
+    }
+
+    #[test]
+    fn falco_and_audit_records_convert_with_their_time() {
+        let alert = json!({"rule": "Terminal shell in container", "priority": "Notice", "output": "x",
+                           "time": "2026-01-01T00:00:00.123456789Z", "output_fields": {}});
+        let Ok(t @ Typed::Falco(_)) = convert(&record(RecordKind::Falco, alert)) else {
+            panic!("a Falco alert")
+        };
+        assert_eq!(
+            t.event_time().map(|t| t.to_string()),
+            Some("2026-01-01T00:00:00.123456789Z".into())
+        );
+        let bad = json!({"rule": "r", "priority": "Urgent", "output": "x", "time": "2026-01-01T00:00:00Z"});
+        let err = convert(&record(RecordKind::Falco, bad)).unwrap_err();
+        assert!(err.contains("priority"), "{err}");
+        let audit = json!({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "a1",
+                           "stage": "ResponseComplete", "verb": "get",
+                           "requestURI": "/api/v1/namespaces/shop/secrets/db", "user": {"username": "alice"},
+                           "objectRef": {"resource": "secrets", "namespace": "shop", "name": "db", "apiVersion": "v1"},
+                           "requestReceivedTimestamp": "2026-01-01T00:00:01.000000Z",
+                           "stageTimestamp": "2026-01-01T00:00:01.500000Z"});
+        let Ok(t @ Typed::Audit(_)) = convert(&record(RecordKind::Audit, audit)) else {
+            panic!("an audit event")
+        };
+        assert!(t.event_time().is_some());
     }
 
     #[test]

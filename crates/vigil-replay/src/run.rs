@@ -89,7 +89,7 @@ pub fn replay(inputs: Vec<Parsed>, options: &ReplayOptions) -> Report {
         .unwrap_or(Timestamp::UNIX_EPOCH);
     let clock = Arc::new(ManualClock::new(start));
     let mut engine = Engine {
-        events: Pipeline::new(options.events.clone(), clock.clone()),
+        pipeline: Pipeline::new(options.events.clone(), clock.clone()),
         clock,
         now: start,
         detector: Detector::new(options.rules.clone(), options.detector.clone()),
@@ -104,13 +104,26 @@ pub fn replay(inputs: Vec<Parsed>, options: &ReplayOptions) -> Report {
         engine.advance(at);
         match record {
             Typed::Kube(event) => engine.kube_event(&event, &origin),
+            Typed::Falco(alert) => {
+                let outcome = engine.pipeline.process_falco(&alert);
+                engine.outcome(outcome, alert.time, &origin, 1);
+            }
+            Typed::Audit(event) => {
+                let outcome = engine.pipeline.process_audit(&event);
+                let id = if event.audit_id.is_empty() {
+                    origin.clone()
+                } else {
+                    event.audit_id.clone()
+                };
+                engine.outcome(outcome, event.time(), &id, 1);
+            }
         }
     }
     engine.finish(rejected)
 }
 
 struct Engine {
-    events: Pipeline,
+    pipeline: Pipeline,
     clock: Arc<ManualClock>,
     now: Timestamp,
     detector: Detector,
@@ -137,7 +150,7 @@ impl Engine {
         // A dump holds each Event once with its final count: every occurrence
         // counts for detection, and an update only its growth.
         let weight = self.feed.weight(event);
-        let outcome = self.events.process(event);
+        let outcome = self.pipeline.process(event);
         let at = event.last_time.unwrap_or(self.now);
         let id = if event.uid.is_empty() {
             origin.to_string()

@@ -187,3 +187,36 @@ fn a_bad_record_is_named_counted_and_does_not_stop_the_replay() {
         "{messages:?}"
     );
 }
+
+#[test]
+fn falco_and_audit_records_of_the_incident_become_security_observations() {
+    let report = incident();
+    let mut found: Vec<(&str, &str, Severity, String)> = report
+        .observations
+        .iter()
+        .filter(|o| o.candidate.spec.source != "kubernetes-events")
+        .map(|o| {
+            let s = &o.candidate.spec;
+            let r = s.resource.as_ref().expect("resource");
+            let what = format!("{}/{}", r.kind.as_deref().unwrap_or(""), r.name.as_deref().unwrap_or(""));
+            (s.source.as_str(), s.event_type.as_str(), s.severity, what)
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        [
+            ("falco", "terminal_shell_in_container", Severity::Low, "Pod/alpine-deployment-77789455d6-m7flp".to_string()),
+            ("k8s-audit", "anonymous_request", Severity::High, "Namespace/foo".to_string()),
+            ("k8s-audit", "rbac_changed", Severity::Medium, "ClusterRoleBinding/some-reader-binding".to_string()),
+            (
+                "k8s-audit",
+                "rbac_cluster_admin_binding",
+                Severity::Critical,
+                "ClusterRoleBinding/some-reader-binding".to_string()
+            ),
+        ]
+    );
+    assert_eq!(report.summary.invalid, 0, "{:?}", report.rejected);
+    assert_eq!(report.summary.observations, 9);
+}

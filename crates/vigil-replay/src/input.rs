@@ -104,6 +104,9 @@ impl fmt::Display for Rejected {
 pub struct Parsed {
     pub records: Vec<RawRecord>,
     pub rejected: Vec<Rejected>,
+    /// Well-formed Kubernetes objects that are not events (a Deployment in a
+    /// mixed dump): skipped, counted as filtered `not_an_event`.
+    pub skipped: Vec<Origin>,
 }
 
 /// Reads one file's text. JSON (one value, or JSON lines) is tried first;
@@ -220,6 +223,7 @@ fn classify_into(value: Value, origin: Origin, format: Format, out: &mut Parsed)
             origin,
             value,
         }),
+        Err(_) if is_other_object(&value) => out.skipped.push(origin),
         Err(message) => out.rejected.push(Rejected { origin, message }),
     }
 }
@@ -243,6 +247,16 @@ pub fn classify(value: &Value) -> Result<RecordKind, String> {
     if map.contains_key("rule") && map.contains_key("priority") {
         return Ok(RecordKind::Falco);
     }
+    if let Some(kind) = map.get("kind").filter(|k| !k.is_string()) {
+        return Err(format!(
+            "kind: expected a string, found {}",
+            type_name(kind)
+        ));
+    }
+    // eventrouter's lines wrap the Event: {"verb": "ADDED", "event": {...}}.
+    if map.contains_key("verb") && map.get("event").is_some_and(Value::is_object) {
+        return Ok(RecordKind::KubeEvent);
+    }
     if api_version.starts_with("events.k8s.io/")
         || map.contains_key("involvedObject")
         || map.contains_key("regarding")
@@ -255,6 +269,16 @@ pub fn classify(value: &Value) -> Result<RecordKind, String> {
          or a Falco alert (no rule and priority)"
             .into(),
     )
+}
+
+/// A Kubernetes object of some other kind: `apiVersion`, `kind` and `metadata.name`.
+fn is_other_object(value: &Value) -> bool {
+    value.get("apiVersion").is_some_and(Value::is_string)
+        && value.get("kind").is_some_and(Value::is_string)
+        && value
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .is_some_and(Value::is_string)
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -333,6 +357,22 @@ mod tests {
         let p = parse("stream.yaml", text, Format::Auto);
         assert_eq!(kinds(&p), [RecordKind::KubeEvent, RecordKind::KubeEvent]);
         assert_eq!(p.records[0].origin.to_string(), "stream.yaml document 1");
+    }
+
+    #[test]
+    fn other_kubernetes_objects_are_skipped_and_bad_kinds_named() {
+        let text =
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\nkind: 0\n";
+        let p = parse("mixed.yaml", text, Format::Auto);
+        assert!(p.records.is_empty());
+        assert_eq!(p.skipped.len(), 1);
+        assert_eq!(p.rejected.len(), 1);
+        assert_eq!(
+            p.rejected[0].message,
+            "kind: expected a string, found a number"
+        );
+        let wrapped = serde_json::json!({"verb": "ADDED", "event": {"metadata": {"name": "e"}, "reason": "BackOff"}});
+        assert_eq!(classify(&wrapped), Ok(RecordKind::KubeEvent));
     }
 
     #[test]

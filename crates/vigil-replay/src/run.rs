@@ -52,6 +52,13 @@ pub fn replay(inputs: Vec<Parsed>, options: &ReplayOptions) -> Report {
             summary.read += 1;
             reject(input, r, &mut summary);
         }
+        for _ in parsed.skipped {
+            summary.read += 1;
+            *summary
+                .filtered
+                .entry("not_an_event".to_string())
+                .or_default() += 1;
+        }
         for record in parsed.records {
             summary.read += 1;
             *summary

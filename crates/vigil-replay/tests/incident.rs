@@ -198,7 +198,11 @@ fn falco_and_audit_records_of_the_incident_become_security_observations() {
         .map(|o| {
             let s = &o.candidate.spec;
             let r = s.resource.as_ref().expect("resource");
-            let what = format!("{}/{}", r.kind.as_deref().unwrap_or(""), r.name.as_deref().unwrap_or(""));
+            let what = format!(
+                "{}/{}",
+                r.kind.as_deref().unwrap_or(""),
+                r.name.as_deref().unwrap_or("")
+            );
             (s.source.as_str(), s.event_type.as_str(), s.severity, what)
         })
         .collect();
@@ -206,9 +210,24 @@ fn falco_and_audit_records_of_the_incident_become_security_observations() {
     assert_eq!(
         found,
         [
-            ("falco", "terminal_shell_in_container", Severity::Low, "Pod/alpine-deployment-77789455d6-m7flp".to_string()),
-            ("k8s-audit", "anonymous_request", Severity::High, "Namespace/foo".to_string()),
-            ("k8s-audit", "rbac_changed", Severity::Medium, "ClusterRoleBinding/some-reader-binding".to_string()),
+            (
+                "falco",
+                "terminal_shell_in_container",
+                Severity::Low,
+                "Pod/alpine-deployment-77789455d6-m7flp".to_string()
+            ),
+            (
+                "k8s-audit",
+                "anonymous_request",
+                Severity::High,
+                "Namespace/foo".to_string()
+            ),
+            (
+                "k8s-audit",
+                "rbac_changed",
+                Severity::Medium,
+                "ClusterRoleBinding/some-reader-binding".to_string()
+            ),
             (
                 "k8s-audit",
                 "rbac_cluster_admin_binding",

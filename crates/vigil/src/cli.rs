@@ -39,6 +39,8 @@ enum Command {
     Replay(crate::replay_cmd::ReplayArgs),
     /// Replay the bundled incident (real samples plus generated storms) and show what vigil finds.
     Demo(crate::replay_cmd::DemoArgs),
+    /// Grade manifests against the well-architected checks (security, reliability, cost, ...).
+    Check(crate::check_cmd::CheckArgs),
 }
 
 pub fn run() -> Result<ExitCode> {
@@ -54,6 +56,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Run(args) => crate::agent_cmd::run(args),
         Command::Replay(args) => crate::replay_cmd::replay_files(args),
         Command::Demo(args) => crate::replay_cmd::demo(args),
+        Command::Check(args) => crate::check_cmd::run(args),
     }
 }
 

@@ -2,6 +2,7 @@
 //! (arguments, exit codes, output) lives here; the work lives in the crates.
 
 mod agent_cmd;
+mod check_cmd;
 mod cli;
 mod replay_cmd;
 

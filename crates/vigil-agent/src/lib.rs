@@ -6,6 +6,7 @@ pub mod agent;
 pub mod checkpoint;
 pub mod config;
 pub mod health;
+pub mod leader;
 pub mod metrics;
 pub mod server;
 pub mod sinks;

@@ -10,6 +10,7 @@ use crate::metrics::{Metrics, Telemetry};
 use crate::sinks::observation_writer::{ObservationWriter, PatchOutcome, WriteOutcome};
 use crate::sinks::repeats::{Folded, RepeatFold};
 use crate::sources::k8s_events::{self, EventSource};
+use crate::sources::webhook::{self, Batch, WebhookRecord};
 use crate::sources::{namespaces, SourceItem};
 use kube::Client;
 use std::future::Future;
@@ -28,6 +29,11 @@ pub enum AgentError {
     Source(#[from] k8s_events::EventSourceError),
     #[error("admin server: {0}")]
     Server(std::io::Error),
+    #[error("webhook server on {address}: {source}")]
+    Webhook {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// Everything the running tasks share.
@@ -97,7 +103,16 @@ pub async fn run(
         writer,
     });
 
-    let (tx, rx) = mpsc::channel(config.queue_capacity);
+    // The webhook intake: a listener of its own, only with endpoints.
+    let (mut records, mut webhook_server) = match settings.webhooks.endpoints.is_empty() {
+        true => (mpsc::channel(1).1, None),
+        false => {
+            let (records, server) = start_webhooks(&settings, &metrics).await?;
+            (records, Some(server))
+        }
+    };
+
+    let (tx, mut rx) = mpsc::channel(config.queue_capacity);
     let source = Arc::new(EventSource::new(
         client.clone(),
         api,
@@ -127,7 +142,11 @@ pub async fn run(
             .await
     });
 
-    let pipeline = Pipeline::new(settings.pipeline.clone(), Arc::new(SystemClock));
+    let pipeline = Pipeline::with_sources(
+        settings.pipeline.clone(),
+        settings.sources.clone(),
+        Arc::new(SystemClock),
+    );
     let detection = settings.detect.clone().map(|(rules, config)| Detection {
         feed: Feed::new(
             &settings.config.detect.cluster,
@@ -136,9 +155,22 @@ pub async fn run(
         detector: Detector::new(rules, config),
         raised: Vec::new(),
     });
-    let settled = process(pipeline, detection, rx, shared.clone(), shutdown).await;
-    tracing::info!(in_flight_settled = settled, "shutting down");
+    let mut processor = Processor::new(pipeline, detection, shared.clone());
+    processor.run(&mut rx, &mut records, shutdown).await;
     background.abort_all();
+    if let Some((stop, mut task)) = webhook_server.take() {
+        // Stop accepting, let the requests in flight finish, and take every
+        // record accepted through the pipeline.
+        let _ = stop.send(());
+        let deadline = tokio::time::Instant::now() + settings.webhooks.shutdown_timeout;
+        let drained = processor.drain(&mut records, &mut task, deadline).await;
+        tracing::info!(
+            records = drained,
+            "webhook server stopped; accepted records drained"
+        );
+    }
+    let settled = processor.settle_writes().await;
+    tracing::info!(in_flight_settled = settled, "shutting down");
     flush_repeats(&shared).await;
     if let Some(store) = &checkpoint {
         // What settled since the last tick, so a restart skips it.
@@ -159,122 +191,313 @@ pub async fn run(
     }
 }
 
-/// The pipeline loop: one event at a time through the pure stages; creates
-/// run concurrently, bounded by the writer's concurrency (when every slot is
-/// taken the loop waits, and so, through the queue, does the watch).
-/// Returns once shut down and every write in flight has settled.
-async fn process(
-    mut pipeline: Pipeline,
-    mut detection: Option<Detection>,
-    mut rx: mpsc::Receiver<SourceItem>,
+type WebhookServer = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// Binds the webhook listener and serves the endpoints until told to stop
+/// (then lets the requests in flight finish).
+async fn start_webhooks(
+    settings: &Settings,
+    metrics: &Metrics,
+) -> Result<(mpsc::Receiver<Batch>, WebhookServer), AgentError> {
+    use axum::serve::ListenerExt;
+    let address = settings.webhooks.listen;
+    let bound = |source| AgentError::Webhook { address, source };
+    let listener = TcpListener::bind(address).await.map_err(bound)?;
+    let local = listener.local_addr().map_err(bound)?;
+    let intake = webhook::intake(&settings.webhooks, metrics);
+    let names: Vec<&str> = intake.endpoints.iter().map(|e| e.name()).collect();
+    tracing::info!(webhook_address = %local, endpoints = ?names, "webhook server listening");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = intake.router;
+    let listener = listener.tap_io(|tcp| {
+        // Small answers, sent at once.
+        let _ = tcp.set_nodelay(true);
+    });
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok((intake.records, (stop, task)))
+}
+
+/// Where an item came from, for what settling it takes.
+enum Origin {
+    /// An Event of a watch stream: its resourceVersion is marked processed.
+    Event {
+        stream: String,
+        resource_version: String,
+    },
+    /// A webhook record: nothing to mark (its queue slot is freed by the loop).
+    Record,
+}
+
+/// The pipeline loop: one item at a time through the pure stages, Events
+/// from the watch and records from the webhook endpoints alike; creates run
+/// concurrently, bounded by the writer's concurrency (when every slot is
+/// taken the loop waits, and so, through the queues, does the watch; the
+/// webhooks answer 503 once their queues are full).
+struct Processor {
+    pipeline: Pipeline,
+    detection: Option<Detection>,
     shared: Arc<Shared>,
-    shutdown: impl Future<Output = ()>,
-) -> bool {
-    let concurrency = shared.settings.config.writer.concurrency;
-    let slots = Arc::new(Semaphore::new(concurrency));
-    let source = shared.source().to_string();
-    let m = shared.metrics().clone();
-    tokio::pin!(shutdown);
-    loop {
-        let item = tokio::select! {
-            item = rx.recv() => match item { Some(item) => item, None => break },
-            _ = &mut shutdown => break,
-        };
-        m.queue_depth.set(rx.len() as i64);
+    slots: Arc<Semaphore>,
+    concurrency: usize,
+    events_source: Arc<str>,
+    falco_source: Arc<str>,
+    audit_source: Arc<str>,
+    /// Numbers webhook records for the detector's occurrence ids.
+    records_seen: u64,
+}
+
+impl Processor {
+    fn new(pipeline: Pipeline, detection: Option<Detection>, shared: Arc<Shared>) -> Self {
+        let concurrency = shared.settings.config.writer.concurrency;
+        let sources = &shared.settings.sources;
+        Self {
+            pipeline,
+            detection,
+            slots: Arc::new(Semaphore::new(concurrency)),
+            concurrency,
+            events_source: shared.source().into(),
+            falco_source: sources.falco.source.as_str().into(),
+            audit_source: sources.audit.source.as_str().into(),
+            records_seen: 0,
+            shared,
+        }
+    }
+
+    /// Until `shutdown` completes (or every queue has closed).
+    async fn run(
+        &mut self,
+        rx: &mut mpsc::Receiver<SourceItem>,
+        records: &mut mpsc::Receiver<Batch>,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        tokio::pin!(shutdown);
+        let (mut events_open, mut records_open) = (true, true);
+        while events_open || records_open {
+            tokio::select! {
+                item = rx.recv(), if events_open => match item {
+                    Some(item) => self.event(item, rx.len()).await,
+                    None => events_open = false,
+                },
+                batch = records.recv(), if records_open => match batch {
+                    Some(batch) => self.batch(batch).await,
+                    None => records_open = false,
+                },
+                _ = &mut shutdown => break,
+            }
+        }
+    }
+
+    /// After shutdown: takes the webhook records still coming while the
+    /// webhook server finishes its requests (until `deadline`), then every
+    /// record already queued.
+    async fn drain(
+        &mut self,
+        records: &mut mpsc::Receiver<Batch>,
+        server: &mut tokio::task::JoinHandle<std::io::Result<()>>,
+        deadline: tokio::time::Instant,
+    ) -> u64 {
+        let before = self.records_seen;
+        let mut server_done = false;
+        loop {
+            tokio::select! {
+                batch = records.recv() => match batch {
+                    Some(batch) => self.batch(batch).await,
+                    // The router and every connection are gone.
+                    None => break,
+                },
+                result = &mut *server, if !server_done => {
+                    server_done = true;
+                    if let Ok(Err(err)) = result {
+                        tracing::warn!(error = %err, "webhook server");
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline), if !server_done => {
+                    tracing::warn!("webhook requests still in flight at the shutdown timeout; closing them");
+                    server.abort();
+                    while let Ok(batch) = records.try_recv() {
+                        self.batch(batch).await;
+                    }
+                    break;
+                }
+            }
+        }
+        self.records_seen - before
+    }
+
+    /// Waits for every write in flight to settle.
+    async fn settle_writes(&self) -> bool {
+        self.slots
+            .acquire_many(self.concurrency as u32)
+            .await
+            .is_ok()
+    }
+
+    async fn event(&mut self, item: SourceItem, depth: usize) {
+        let shared = self.shared.clone();
+        let m = shared.metrics();
+        m.queue_depth.set(depth as i64);
         let (stream, event) = match item {
             SourceItem::Listing { stream } => {
                 shared.progress().listing(&stream);
-                continue;
+                return;
             }
             SourceItem::Synced { stream } => {
                 shared.progress().synced(&stream);
-                continue;
+                return;
             }
             SourceItem::NamespaceLabels { name, labels } => {
-                pipeline.set_namespace_labels(&name, labels);
-                continue;
+                self.pipeline.set_namespace_labels(&name, labels);
+                return;
             }
             SourceItem::NamespaceGone { name } => {
-                pipeline.remove_namespace(&name);
-                continue;
+                self.pipeline.remove_namespace(&name);
+                return;
             }
             SourceItem::Event { stream, event } => (stream, event),
         };
         if !shared.progress().begin(&stream, &event.resource_version) {
             m.events_skipped
-                .get_or_create(&Metrics::reason(&source, "already_processed"))
+                .get_or_create(&Metrics::reason(&self.events_source, "already_processed"))
                 .inc();
-            continue;
+            return;
         }
         let started = Instant::now();
         m.events_received
-            .get_or_create(&Metrics::source(&source))
+            .get_or_create(&Metrics::source(&self.events_source))
             .inc();
-        let outcome = pipeline.process(&event);
-        if let Some(d) = detection.as_mut() {
-            for anomaly in d.observe(&event, &outcome, &shared) {
-                let Ok(slot) = slots.clone().acquire_owned().await else {
-                    break;
-                };
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    write_anomaly(&shared, anomaly).await;
-                    drop(slot);
-                });
-            }
+        let outcome = self.pipeline.process(&event);
+        if let Some(d) = self.detection.as_mut() {
+            let anomalies = d.observe_event(&event, &outcome, &shared);
+            self.write_anomalies(anomalies).await;
         }
-        m.dedup_cache_size.set(pipeline.dedup_entries() as i64);
-        catch_up(&m.dedup_evictions, pipeline.dedup_evictions());
+        let origin = Origin::Event {
+            stream,
+            resource_version: event.resource_version.clone(),
+        };
+        let source = self.events_source.clone();
+        self.settle_outcome(outcome, source, origin, started).await;
+    }
+
+    /// The records of one webhook request, in order; each frees its queue
+    /// slot once its outcome is decided.
+    async fn batch(&mut self, mut batch: Batch) {
+        let endpoint = batch.endpoint.clone();
+        let shared = self.shared.clone();
+        for record in std::mem::take(&mut batch.records) {
+            let started = Instant::now();
+            self.records_seen += 1;
+            let (source, outcome, at, id) = match &record {
+                WebhookRecord::Falco(alert) => (
+                    self.falco_source.clone(),
+                    self.pipeline.process_falco(alert),
+                    alert.time,
+                    format!("{}#{}", endpoint.name(), self.records_seen),
+                ),
+                WebhookRecord::Audit(event) => (
+                    self.audit_source.clone(),
+                    match endpoint.audit_filter(event) {
+                        Some(reason) => Outcome::Dropped(reason),
+                        None => self.pipeline.process_audit(event),
+                    },
+                    event.time(),
+                    format!("{}@{}", event.audit_id, event.stage),
+                ),
+            };
+            shared
+                .metrics()
+                .events_received
+                .get_or_create(&Metrics::source(&source))
+                .inc();
+            if let Some(d) = self.detection.as_mut() {
+                let anomalies = d.observe(&outcome, at, &id, 1, &shared);
+                self.write_anomalies(anomalies).await;
+            }
+            self.settle_outcome(outcome, source, Origin::Record, started)
+                .await;
+            batch.release_one();
+        }
+    }
+
+    async fn write_anomalies(&self, anomalies: Vec<Anomaly>) {
+        for anomaly in anomalies {
+            let Ok(slot) = self.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                write_anomaly(&shared, anomaly).await;
+                drop(slot);
+            });
+        }
+    }
+
+    /// Counts the outcome for `source`; a new Observation is written by a
+    /// task of its own once a write slot is free.
+    async fn settle_outcome(
+        &mut self,
+        outcome: Outcome,
+        source: Arc<str>,
+        origin: Origin,
+        started: Instant,
+    ) {
+        let shared = &self.shared;
+        let m = shared.metrics();
+        m.dedup_cache_size.set(self.pipeline.dedup_entries() as i64);
+        catch_up(&m.dedup_evictions, self.pipeline.dedup_evictions());
         let candidate = match outcome {
             Outcome::Emit(candidate) => candidate,
             Outcome::Dropped(reason) => {
                 m.observations_filtered
                     .get_or_create(&Metrics::reason(&source, reason.as_str()))
                     .inc();
-                settle(&shared, &stream, &event.resource_version, started);
-                continue;
+                settle(shared, &origin, started);
+                return;
             }
             Outcome::Repeat(repeat) => {
                 m.observations_deduped
                     .get_or_create(&Metrics::stage(&source, "window"))
                     .inc();
-                fold_repeat(&shared, repeat);
-                settle(&shared, &stream, &event.resource_version, started);
-                continue;
+                fold_repeat(shared, repeat, &source);
+                settle(shared, &origin, started);
+                return;
             }
         };
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
         };
         m.writes_in_flight.inc();
         let shared = shared.clone();
-        let rv = event.resource_version.clone();
         tokio::spawn(async move {
             let outcome = shared.writer.create(&candidate).await;
             let m = shared.metrics();
-            let source = shared.source();
             match outcome {
                 WriteOutcome::Created => m
                     .observations_created
-                    .get_or_create(&Metrics::source(source))
+                    .get_or_create(&Metrics::source(&source))
                     .inc(),
                 WriteOutcome::AlreadyExists => m
                     .observations_deduped
-                    .get_or_create(&Metrics::stage(source, "conflict"))
+                    .get_or_create(&Metrics::stage(&source, "conflict"))
                     .inc(),
                 WriteOutcome::Failed(reason) => m
                     .observations_create_errors
-                    .get_or_create(&Metrics::reason(source, reason))
+                    .get_or_create(&Metrics::reason(&source, reason))
                     .inc(),
             };
             m.writes_in_flight.dec();
-            settle(&shared, &stream, &rv, started);
+            settle(&shared, &origin, started);
             drop(slot);
         });
     }
-    // Wait for every write in flight to settle.
-    let settled = slots.acquire_many(concurrency as u32).await.is_ok();
-    settled
 }
 
 /// The detector and what feeds it, owned by the pipeline loop.
@@ -285,8 +508,8 @@ struct Detection {
 }
 
 impl Detection {
-    /// Feeds one outcome; returns the anomalies it raised.
-    fn observe(
+    /// Feeds an Event's outcome, weighed by how much its count grew.
+    fn observe_event(
         &mut self,
         event: &vigil_pipeline::KubeEvent,
         outcome: &Outcome,
@@ -296,15 +519,31 @@ impl Detection {
             return Vec::new();
         }
         let weight = self.feed.weight(event);
-        // Clamp to now: one event stamped in the future must not push the
-        // watermark past everything that follows.
         let now = k8s_openapi::jiff::Timestamp::now();
-        let at = event.last_time.map_or(now, |t| t.min(now));
+        let at = event.last_time.unwrap_or(now);
         let id = format!("{}@{}", event.uid, event.resource_version);
+        self.observe(outcome, at, &id, weight, shared)
+    }
+
+    /// Feeds one outcome that happened at `at`; returns the anomalies it raised.
+    fn observe(
+        &mut self,
+        outcome: &Outcome,
+        at: k8s_openapi::jiff::Timestamp,
+        id: &str,
+        weight: u64,
+        shared: &Shared,
+    ) -> Vec<Anomaly> {
+        if matches!(outcome, Outcome::Dropped(_)) {
+            return Vec::new();
+        }
+        // Clamp to now: one record stamped in the future must not push the
+        // watermark past everything that follows.
+        let at = at.min(k8s_openapi::jiff::Timestamp::now());
         self.feed.observe(
             outcome,
             at,
-            &id,
+            id,
             weight,
             &mut self.detector,
             &mut self.raised,
@@ -364,21 +603,27 @@ async fn write_anomaly(shared: &Shared, anomaly: Anomaly) {
         .inc();
 }
 
-fn settle(shared: &Shared, stream: &str, resource_version: &str, started: Instant) {
-    shared.progress().finish(stream, resource_version);
+fn settle(shared: &Shared, origin: &Origin, started: Instant) {
+    if let Origin::Event {
+        stream,
+        resource_version,
+    } = origin
+    {
+        shared.progress().finish(stream, resource_version);
+    }
     shared
         .metrics()
         .processing_duration
         .observe(started.elapsed().as_secs_f64());
 }
 
-fn fold_repeat(shared: &Shared, repeat: vigil_pipeline::Repeat) {
+fn fold_repeat(shared: &Shared, repeat: vigil_pipeline::Repeat, source: &str) {
     let mut fold = shared.repeats();
     if fold.add(repeat) == Folded::Full {
         shared
             .metrics()
             .repeat_patches
-            .get_or_create(&Metrics::reason(shared.source(), "dropped_full"))
+            .get_or_create(&Metrics::reason(source, "dropped_full"))
             .inc();
     }
     shared.metrics().pending_repeats.set(fold.len() as i64);

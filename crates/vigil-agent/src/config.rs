@@ -8,7 +8,14 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 use vigil_model::Severity;
+use vigil_pipeline::sources::audit::AuditStage;
+use vigil_pipeline::sources::{AuditConfig, SourcesConfig};
 use vigil_pipeline::{dedup, enrich, filter, throttle, PipelineConfig};
+
+pub use crate::sources::webhook::config::{
+    AuditEndpointSection, AuthSection, EndpointKind, EndpointSection, WebhookEndpoint,
+    WebhookRateLimit, WebhookSettings, WebhooksSection,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -23,7 +30,7 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
-fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
         message: message.into(),
@@ -83,6 +90,9 @@ pub struct AgentConfig {
     pub writer: WriterSection,
     pub checkpoint: CheckpointSection,
     pub detect: DetectSection,
+    /// HTTP intake of push-based tools (Falco, the API server's audit
+    /// webhook); see docs/WEBHOOKS.md. No endpoint, no listener.
+    pub webhooks: WebhooksSection,
 }
 
 impl Default for AgentConfig {
@@ -102,6 +112,7 @@ impl Default for AgentConfig {
             writer: WriterSection::default(),
             checkpoint: CheckpointSection::default(),
             detect: DetectSection::default(),
+            webhooks: WebhooksSection::default(),
         }
     }
 }
@@ -270,6 +281,7 @@ pub struct Overrides {
     pub namespaces: Option<Vec<String>>,
     pub events_api: Option<EventsApi>,
     pub checkpoint_config_map: Option<String>,
+    pub webhook_listen: Option<SocketAddr>,
 }
 
 /// The configuration validated into the values the agent runs with.
@@ -281,6 +293,10 @@ pub struct Settings {
     pub checkpoint_interval: Duration,
     /// The detector's rules and bounds; `None` when detection is off.
     pub detect: Option<(vigil_detect::RuleSet, vigil_detect::DetectorConfig)>,
+    /// The push-based sources' pipeline settings (Falco, audit).
+    pub sources: SourcesConfig,
+    /// The webhook listener and endpoints, secrets read; no endpoint: no listener.
+    pub webhooks: WebhookSettings,
 }
 
 impl AgentConfig {
@@ -315,6 +331,9 @@ impl AgentConfig {
         }
         if let Some(v) = o.checkpoint_config_map {
             self.checkpoint.config_map = v;
+        }
+        if let Some(v) = o.webhook_listen {
+            self.webhooks.listen = v;
         }
         self
     }
@@ -404,6 +423,8 @@ impl AgentConfig {
             ));
         }
         let detect = self.detect_settings()?;
+        let webhooks = self.webhooks.validate("webhooks")?;
+        let sources = sources_for(&webhooks.endpoints);
         let pipeline = PipelineConfig {
             source: self.source.clone(),
             filter: filter::FilterConfig {
@@ -436,6 +457,8 @@ impl AgentConfig {
             repeat_flush_interval,
             checkpoint_interval,
             detect,
+            sources,
+            webhooks,
         })
     }
 
@@ -482,7 +505,30 @@ impl AgentConfig {
     }
 }
 
-fn is_dns_label(s: &str) -> bool {
+/// The pipeline's settings for the push-based sources. The stage and verb
+/// filter is each audit endpoint's own (applied before the pipeline), so the
+/// pipeline's lets through every stage any endpoint selects, and every verb.
+fn sources_for(endpoints: &[WebhookEndpoint]) -> SourcesConfig {
+    let mut stages: Vec<AuditStage> = Vec::new();
+    for e in endpoints.iter().filter(|e| e.kind == EndpointKind::Audit) {
+        for s in &e.audit_stages {
+            if !stages.contains(s) {
+                stages.push(*s);
+            }
+        }
+    }
+    let mut audit = AuditConfig::default();
+    if !stages.is_empty() {
+        audit.stages = stages;
+    }
+    audit.verbs = Vec::new();
+    SourcesConfig {
+        audit,
+        ..SourcesConfig::default()
+    }
+}
+
+pub(crate) fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
         && s.bytes()

@@ -31,6 +31,32 @@ pub struct StageLabels {
     pub stage: String,
 }
 
+/// A webhook endpoint: its configured name (a bounded set), never its path.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointCodeLabels {
+    pub endpoint: String,
+    /// The HTTP status code answered.
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointReasonLabels {
+    pub endpoint: String,
+    pub reason: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn request_duration_histogram() -> Histogram {
+    // 25 µs .. ~0.8 s
+    Histogram::new(exponential_buckets(0.000_025, 2.0, 16))
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabels {
     pub rule: String,
@@ -68,6 +94,12 @@ pub struct Metrics {
     pub detector_entries: Gauge,
     pub detector_evictions: Counter,
     pub detector_unknown_repeats: Counter,
+    pub webhook_requests: Family<EndpointCodeLabels, Counter>,
+    pub webhook_records_accepted: Family<EndpointLabels, Counter>,
+    pub webhook_records_rejected: Family<EndpointReasonLabels, Counter>,
+    pub webhook_request_duration: HistogramFamily<EndpointLabels>,
+    pub webhook_queue_depth: Family<EndpointLabels, Gauge>,
+    pub webhook_queue_capacity: Family<EndpointLabels, Gauge>,
 }
 
 impl Metrics {
@@ -99,6 +131,12 @@ impl Metrics {
             detector_entries: Gauge::default(),
             detector_evictions: Counter::default(),
             detector_unknown_repeats: Counter::default(),
+            webhook_requests: Family::default(),
+            webhook_records_accepted: Family::default(),
+            webhook_records_rejected: Family::default(),
+            webhook_request_duration: Family::new_with_constructor(request_duration_histogram),
+            webhook_queue_depth: Family::default(),
+            webhook_queue_capacity: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("vigil");
         r.register(
@@ -221,7 +259,57 @@ impl Metrics {
             "Repeats of an Observation the detector feed no longer remembered (not counted by rules)",
             m.detector_unknown_repeats.clone(),
         );
+        r.register(
+            "webhook_requests",
+            "Webhook requests answered, by endpoint and HTTP status code",
+            m.webhook_requests.clone(),
+        );
+        r.register(
+            "webhook_records_accepted",
+            "Records accepted into an endpoint's queue (answered 2xx); each is then counted once in events_received",
+            m.webhook_records_accepted.clone(),
+        );
+        r.register(
+            "webhook_records_rejected",
+            "Records of a request refused as a whole (reason: malformed, queue_full, too_many, shutting_down)",
+            m.webhook_records_rejected.clone(),
+        );
+        r.register(
+            "webhook_request_duration_seconds",
+            "From a webhook request's arrival to its answer",
+            m.webhook_request_duration.clone(),
+        );
+        r.register(
+            "webhook_queue_depth",
+            "Records accepted by an endpoint and not yet through the pipeline",
+            m.webhook_queue_depth.clone(),
+        );
+        r.register(
+            "webhook_queue_capacity",
+            "Bound of an endpoint's queue, in records",
+            m.webhook_queue_capacity.clone(),
+        );
         m
+    }
+
+    pub fn endpoint(endpoint: &str) -> EndpointLabels {
+        EndpointLabels {
+            endpoint: endpoint.to_string(),
+        }
+    }
+
+    pub fn endpoint_code(endpoint: &str, code: u16) -> EndpointCodeLabels {
+        EndpointCodeLabels {
+            endpoint: endpoint.to_string(),
+            code: code.to_string(),
+        }
+    }
+
+    pub fn endpoint_reason(endpoint: &str, reason: &str) -> EndpointReasonLabels {
+        EndpointReasonLabels {
+            endpoint: endpoint.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     pub fn rule(rule: &str) -> RuleLabels {

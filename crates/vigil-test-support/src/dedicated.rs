@@ -31,6 +31,28 @@ impl DedicatedPlane {
     ///
     /// Also reaps the planes of test processes that died without dropping theirs.
     pub async fn start(name: &str) -> DedicatedPlane {
+        Self::start_with(name, Script::new("up")).await
+    }
+
+    /// Like [`DedicatedPlane::start`], with kube-apiserver sending its audit
+    /// log to a webhook: `webhook_kubeconfig` is the file for
+    /// `--audit-webhook-config-file` (its `server` is the webhook's URL), in
+    /// batch mode with a 200 ms maximum wait; `policy` the audit policy file
+    /// (`None`: Metadata level for everything). The webhook need not be
+    /// listening yet: the API server retries, then drops, what it cannot send.
+    pub async fn start_with_audit_webhook(
+        name: &str,
+        webhook_kubeconfig: &Path,
+        policy: Option<&Path>,
+    ) -> DedicatedPlane {
+        let mut up = Script::new("up").env("VIGIL_AUDIT_WEBHOOK", webhook_kubeconfig);
+        if let Some(policy) = policy {
+            up = up.env("VIGIL_AUDIT_POLICY", policy);
+        }
+        Self::start_with(name, up).await
+    }
+
+    async fn start_with(name: &str, up: Script) -> DedicatedPlane {
         assert!(
             !name.is_empty() && !name.contains(['/', '\\']) && !name.starts_with('.'),
             "dedicated plane name {name:?}: want a plain, non-empty file name"
@@ -51,7 +73,7 @@ impl DedicatedPlane {
         let plane = DedicatedPlane {
             cluster: Cluster::new(dir),
         };
-        Script::new("up").plane_dir(plane.dir()).run_async().await;
+        up.plane_dir(plane.dir()).run_async().await;
         plane.install_crds().await;
         plane
     }

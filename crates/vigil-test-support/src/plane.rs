@@ -184,6 +184,8 @@ fn start() -> Plane {
 pub(crate) struct Script {
     command: &'static str,
     plane_dir: Option<PathBuf>,
+    /// Extra environment of the script (`VIGIL_AUDIT_WEBHOOK`, ...).
+    envs: Vec<(String, std::ffi::OsString)>,
 }
 
 impl Script {
@@ -191,7 +193,13 @@ impl Script {
         Script {
             command,
             plane_dir: None,
+            envs: Vec::new(),
         }
+    }
+
+    pub(crate) fn env(mut self, key: &str, value: impl Into<std::ffi::OsString>) -> Script {
+        self.envs.push((key.to_string(), value.into()));
+        self
     }
 
     pub(crate) fn plane_dir(mut self, dir: &Path) -> Script {
@@ -204,6 +212,9 @@ impl Script {
         command.arg(self.command);
         if let Some(dir) = &self.plane_dir {
             command.env("VIGIL_PLANE_DIR", dir);
+        }
+        for (key, value) in &self.envs {
+            command.env(key, value);
         }
         command
     }

@@ -34,6 +34,10 @@ pub struct RunArgs {
     /// Name of the checkpoint ConfigMap.
     #[arg(long, env = "VIGIL_CHECKPOINT_CONFIGMAP", value_name = "NAME")]
     checkpoint_configmap: Option<String>,
+    /// Address of the webhook listener (only opened when `webhooks.endpoints`
+    /// are configured; port 0 picks a free one).
+    #[arg(long, env = "VIGIL_WEBHOOK_LISTEN", value_name = "ADDR")]
+    webhook_listen: Option<SocketAddr>,
     /// Print the effective configuration and exit.
     #[arg(long)]
     print_config: bool,
@@ -50,6 +54,7 @@ pub fn run(args: RunArgs) -> Result<std::process::ExitCode> {
         namespaces: args.watch_namespaces,
         events_api: args.events_api,
         checkpoint_config_map: args.checkpoint_configmap,
+        webhook_listen: args.webhook_listen,
     });
     let settings = config.validate()?;
     if args.print_config {

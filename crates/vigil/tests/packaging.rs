@@ -20,12 +20,25 @@ fn helm(args: &[&str]) -> String {
         .output()
         .expect("run scripts/helm");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "helm {args:?} failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "helm {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
 }
 
 fn rendered() -> String {
-    helm(&["template", "vigil", "deploy/helm/vigil", "--namespace", "vigil-system", "--kube-version", "1.37.0", "--include-crds"])
+    helm(&[
+        "template",
+        "vigil",
+        "deploy/helm/vigil",
+        "--namespace",
+        "vigil-system",
+        "--kube-version",
+        "1.37.0",
+        "--include-crds",
+    ])
 }
 
 #[test]
@@ -55,8 +68,9 @@ fn the_chart_carries_the_crds_the_code_generates() {
     for crd in vigil_model::crd::all() {
         let file = vigil_model::crd::file_name(&crd);
         let generated = vigil_model::crd::to_yaml(&crd).expect("CRD YAML");
-        let in_chart = std::fs::read_to_string(repo_root().join("deploy/helm/vigil/crds").join(&file))
-            .unwrap_or_else(|e| panic!("deploy/helm/vigil/crds/{file}: {e}"));
+        let in_chart =
+            std::fs::read_to_string(repo_root().join("deploy/helm/vigil/crds").join(&file))
+                .unwrap_or_else(|e| panic!("deploy/helm/vigil/crds/{file}: {e}"));
         assert_eq!(in_chart, generated, "deploy/helm/vigil/crds/{file} is stale: cargo run -p vigil -- crds --write deploy/helm/vigil/crds");
     }
 }
@@ -64,26 +78,48 @@ fn the_chart_carries_the_crds_the_code_generates() {
 #[test]
 fn the_workload_is_hardened_as_the_guide_asks() {
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&rendered()).expect("YAML");
-    let deployment = docs.iter().find(|d| d["kind"] == "Deployment").expect("a Deployment");
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
     let pod = &deployment["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     assert_eq!(deployment["spec"]["replicas"], 2);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     assert_eq!(container["securityContext"]["readOnlyRootFilesystem"], true);
-    assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
-    assert_eq!(container["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(
+        container["securityContext"]["allowPrivilegeEscalation"],
+        false
+    );
+    assert_eq!(
+        container["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/health");
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/ready");
     assert!(pod["affinity"]["podAntiAffinity"].is_object());
-    let pdb = docs.iter().find(|d| d["kind"] == "PodDisruptionBudget").expect("a PDB");
+    let pdb = docs
+        .iter()
+        .find(|d| d["kind"] == "PodDisruptionBudget")
+        .expect("a PDB");
     assert_eq!(pdb["spec"]["minAvailable"], 1);
     // No wildcard anywhere in RBAC.
-    for role in docs.iter().filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role") {
+    for role in docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
         for rule in role["rules"].as_array().expect("rules") {
             for key in ["apiGroups", "resources", "verbs"] {
                 let values = rule[key].as_array().expect("list");
-                assert!(!values.iter().any(|v| v == "*"), "wildcard in {}: {rule}", role["metadata"]["name"]);
+                assert!(
+                    !values.iter().any(|v| v == "*"),
+                    "wildcard in {}: {rule}",
+                    role["metadata"]["name"]
+                );
             }
         }
     }
@@ -93,13 +129,30 @@ fn the_workload_is_hardened_as_the_guide_asks() {
 async fn rendered_manifests_apply_and_only_the_agent_may_change_status() {
     let plane = DedicatedPlane::start("packaging").await;
     let admin = plane.client(TestUser::Admin).await;
-    apply_yaml(&admin, "apiVersion: v1\nkind: Namespace\nmetadata: {name: vigil-system}\n", "default")
+    apply_yaml(
+        &admin,
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: vigil-system}\n",
+        "default",
+    )
+    .await
+    .expect("namespace");
+    let applied = apply_yaml(&admin, &rendered(), "vigil-system")
         .await
-        .expect("namespace");
-    let applied = apply_yaml(&admin, &rendered(), "vigil-system").await.expect("the rendered chart applies");
-    let kinds: Vec<String> = applied.iter().filter_map(|o| o.types.as_ref().map(|t| t.kind.clone())).collect();
-    for kind in ["Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "NetworkPolicy"] {
-        assert!(kinds.iter().any(|k| k == kind), "{kind} not applied: {kinds:?}");
+        .expect("the rendered chart applies");
+    let kinds: Vec<String> = applied
+        .iter()
+        .filter_map(|o| o.types.as_ref().map(|t| t.kind.clone()))
+        .collect();
+    for kind in [
+        "Deployment",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "NetworkPolicy",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} not applied: {kinds:?}"
+        );
     }
 
     // An Observation, and a user whom RBAC allows to write its status.
@@ -110,7 +163,10 @@ async fn rendered_manifests_apply_and_only_the_agent_may_change_status() {
         "spec": {"source": "test", "category": "security", "severity": "high", "eventType": "t"}
     }))
     .expect("observation");
-    observations.create(&PostParams::default(), &obs).await.expect("create");
+    observations
+        .create(&PostParams::default(), &obs)
+        .await
+        .expect("create");
     apply_yaml(
         &admin,
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: status-writer}\n\
@@ -133,26 +189,44 @@ async fn rendered_manifests_apply_and_only_the_agent_may_change_status() {
         match mallory.patch_status("o1", &params, &status).await {
             Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("may not") => break s,
             other => {
-                assert!(std::time::Instant::now() < deadline, "the policy never denied mallory: {other:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the policy never denied mallory: {other:?}"
+                );
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
         }
     };
-    assert!(denial.message.contains("system:serviceaccount:vigil-system:vigil"), "{}", denial.message);
+    assert!(
+        denial
+            .message
+            .contains("system:serviceaccount:vigil-system:vigil"),
+        "{}",
+        denial.message
+    );
     assert!(denial.message.contains("mallory"), "{}", denial.message);
 
-    let agent: Api<Observation> =
-        Api::namespaced(plane.service_account_client("vigil-system", "vigil").await, &ns);
-    let written = agent.patch_status("o1", &params, &status).await.expect("the agent may write status");
+    let agent: Api<Observation> = Api::namespaced(
+        plane.service_account_client("vigil-system", "vigil").await,
+        &ns,
+    );
+    let written = agent
+        .patch_status("o1", &params, &status)
+        .await
+        .expect("the agent may write status");
     assert_eq!(written.status.and_then(|s| s.processed), Some(true));
 }
 
 #[test]
 fn the_chart_config_is_a_valid_agent_config() {
     let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&rendered()).expect("YAML");
-    let cm = docs.iter().find(|d| d["kind"] == "ConfigMap").expect("the agent's ConfigMap");
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("the agent's ConfigMap");
     let text = cm["data"]["config.yaml"].as_str().expect("config.yaml");
-    let config = vigil_agent::AgentConfig::from_yaml(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let config =
+        vigil_agent::AgentConfig::from_yaml(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
     let settings = config.validate().unwrap_or_else(|e| panic!("{e}\n{text}"));
     assert_eq!(settings.config.namespace, "vigil-system");
     assert!(settings.detect.is_some());

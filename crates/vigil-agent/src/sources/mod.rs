@@ -4,6 +4,7 @@
 
 pub mod k8s_events;
 pub mod namespaces;
+pub mod webhook;
 
 use vigil_pipeline::KubeEvent;
 

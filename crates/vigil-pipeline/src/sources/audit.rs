@@ -304,6 +304,12 @@ pub fn parse_batch(bytes: &[u8]) -> Result<Vec<Result<AuditEvent, RecordError>>,
     parse_document(value)
 }
 
+/// [`parse_batch`] of a document already parsed as JSON (one value of a
+/// stream of documents, as the agent's webhook reads them).
+pub fn parse_value(value: Value) -> Result<Vec<Result<AuditEvent, RecordError>>, RecordError> {
+    parse_document(value)
+}
+
 fn parse_document(value: Value) -> Result<Vec<Result<AuditEvent, RecordError>>, RecordError> {
     let mut m = fields::root_object(value)?;
     let kind = fields::take_string(&mut m, "kind", "kind")?;

@@ -22,6 +22,9 @@ pub const DEADLINE: Duration = Duration::from_secs(90);
 pub struct Agent {
     child: Child,
     pub address: String,
+    /// The webhook listener's address, when started with [`Agent::start_with`]
+    /// and webhook endpoints.
+    pub webhook_address: Option<String>,
     log: std::path::PathBuf,
 }
 
@@ -29,6 +32,18 @@ impl Agent {
     /// Starts the agent as user `vigil` watching `namespace`, its state in the
     /// same namespace, and waits for its admin server address.
     pub fn start(kubeconfig: &Path, namespace: &str, extra_config: &str) -> Agent {
+        Self::start_with(kubeconfig, namespace, extra_config, &[], false)
+    }
+
+    /// [`Agent::start`] with more command-line arguments; with `webhooks`,
+    /// also waits for the webhook listener's address.
+    pub fn start_with(
+        kubeconfig: &Path,
+        namespace: &str,
+        extra_config: &str,
+        extra_args: &[&str],
+        webhooks: bool,
+    ) -> Agent {
         let dir = std::env::temp_dir().join(format!("vigil-agent-{namespace}"));
         std::fs::create_dir_all(&dir).expect("agent dir");
         let config = dir.join("config.yaml");
@@ -46,6 +61,7 @@ impl Agent {
                 "--watch-namespaces",
                 namespace,
             ])
+            .args(extra_args)
             .arg("--config")
             .arg(&config)
             .env("KUBECONFIG", kubeconfig)
@@ -59,29 +75,58 @@ impl Agent {
         let log_path = log.clone();
         std::thread::spawn(move || {
             let mut file = std::fs::File::create(&log_path).expect("agent log");
-            let mut sent = false;
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 use std::io::Write;
                 let _ = writeln!(file, "{line}");
-                if !sent {
-                    if let Some(addr) = address_in(&line) {
-                        let _ = tx.send(addr);
-                        sent = true;
+                for key in ["address", "webhook_address"] {
+                    if let Some(addr) = field_in(&line, key) {
+                        let _ = tx.send((key, addr));
                     }
                 }
             }
         });
-        let address = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "the agent printed no listening address; log: {}",
-                std::fs::read_to_string(&log).unwrap_or_default()
-            )
-        });
+        let deadline = Instant::now() + DEADLINE;
+        let (mut address, mut webhook_address) = (None, None);
+        while address.is_none() || (webhooks && webhook_address.is_none()) {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(wait) {
+                Ok(("address", a)) => address = address.or(Some(a)),
+                Ok((_, a)) => webhook_address = webhook_address.or(Some(a)),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "the agent printed no listening address; log: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )
+                }
+            }
+        }
         Agent {
             child,
-            address,
+            address: address.expect("waited for"),
+            webhook_address,
             log,
+        }
+    }
+
+    /// SIGTERM, then waits (up to [`DEADLINE`]) for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the agent") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not exit after SIGTERM\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -187,9 +232,9 @@ impl Accounting {
     }
 }
 
-fn address_in(line: &str) -> Option<String> {
+fn field_in(line: &str, key: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    v["fields"]["address"].as_str().map(str::to_string)
+    v["fields"][key].as_str().map(str::to_string)
 }
 
 pub fn metric_value(body: &str, series: &str) -> f64 {

@@ -1,0 +1,958 @@
+//! The webhook intake of `vigil run` end to end, the real binary against a
+//! real control plane: Falco and audit fixtures POSTed over HTTP become
+//! exactly the Observations the pipeline makes of them (or the expected
+//! 400); authentication, size and content-type refusals; a flood far above
+//! the queue is refused with `Retry-After` and nothing goes unaccounted; a
+//! SIGTERM drains what was accepted; and kube-apiserver's own audit webhook
+//! backend (a sender no one here wrote) reaches the agent.
+
+mod common;
+#[path = "common/webhook_client.rs"]
+mod webhook_client;
+
+use common::{grant_agent, Agent, DEADLINE};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use vigil_model::{Category, Observation, Severity};
+use vigil_pipeline::sources::{audit, FalcoAlert};
+use vigil_pipeline::{Candidate, Outcome, Pipeline, SystemClock};
+use vigil_test_support::{repo_root, DedicatedPlane, Plane, TestUser};
+use webhook_client::{post_once, Conn, Reply};
+
+const TOKEN: &str = "wh-test-token-3f9c2a";
+
+/// A directory of this test's own for secrets and configuration files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigil-webhooks-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn token_file(name: &str) -> PathBuf {
+    let path = scratch(name).join("token");
+    std::fs::write(&path, format!("{TOKEN}\n")).expect("token file");
+    path
+}
+
+/// The agent's configuration: both endpoints behind the bearer token.
+fn config(token: &Path, extra: &str) -> String {
+    config_with_audit_auth(
+        token,
+        extra,
+        &format!("{{bearerTokenFile: {}}}", token.display()),
+    )
+}
+
+fn config_with_audit_auth(token: &Path, extra: &str, audit_auth: &str) -> String {
+    format!(
+        "dedup:\n  window: 1h\nwriter:\n  repeatFlushInterval: 200ms\ncheckpoint:\n  interval: 200ms\n\
+         webhooks:\n  endpoints:\n  - name: falco\n    kind: falco\n    auth: {{bearerTokenFile: {t}}}\n{extra}  \
+         - name: audit\n    kind: audit\n    auth: {audit_auth}\n",
+        t = token.display()
+    )
+}
+
+fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+fn fixture_dir(kind: &str) -> PathBuf {
+    repo_root()
+        .join("crates/vigil-pipeline/tests/fixtures")
+        .join(kind)
+}
+
+fn fixture_files(kind: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture_dir(kind))
+        .expect("fixture dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("json" | "jsonl")
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The JSON documents of a fixture file (one document, or JSON lines).
+fn documents(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("fixture");
+    serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .map(|v| v.unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        .collect()
+}
+
+/// Fixture namespaces mapped into namespaces of this test, so that runs
+/// against a reused plane never meet each other's Observations.
+struct Namespaces {
+    prefix: String,
+    seen: BTreeSet<String>,
+}
+
+impl Namespaces {
+    fn map(&mut self, value: &mut Value) {
+        if let Some(ns) = value.as_str().filter(|s| !s.is_empty() && *s != "<NA>") {
+            let mapped = format!("{}-{ns}", self.prefix);
+            assert!(mapped.len() <= 63, "{mapped}");
+            self.seen.insert(mapped.clone());
+            *value = Value::String(mapped);
+        }
+    }
+
+    fn falco(&mut self, mut alert: Value) -> Value {
+        for key in ["k8s.ns.name", "ka.target.namespace"] {
+            if let Some(v) = alert["output_fields"].get_mut(key) {
+                self.map(v);
+            }
+        }
+        alert
+    }
+
+    fn audit(&mut self, mut doc: Value) -> Value {
+        let events: Vec<&mut Value> = match doc["kind"].as_str() {
+            Some("EventList") => doc["items"]
+                .as_array_mut()
+                .map(|a| a.iter_mut().collect())
+                .unwrap_or_default(),
+            _ => vec![&mut doc],
+        };
+        for e in events {
+            if let Some(v) = e.get_mut("objectRef").and_then(|o| o.get_mut("namespace")) {
+                self.map(v);
+            }
+        }
+        doc
+    }
+}
+
+fn ndjson(docs: &[Value]) -> String {
+    docs.iter().map(|d| format!("{d}\n")).collect()
+}
+
+async fn post(
+    agent: &Agent,
+    path: &str,
+    content_type: &str,
+    auth: Option<&str>,
+    body: impl Into<bytes::Bytes>,
+) -> Reply {
+    let address = agent.webhook_address.as_deref().expect("webhook listener");
+    let mut headers = vec![("content-type", content_type)];
+    if let Some(a) = auth {
+        headers.push(("authorization", a));
+    }
+    post_once(address, path, &headers, body).await
+}
+
+/// `detectedAt` as the API serves it back (metav1.Time: whole seconds).
+fn to_seconds(spec: &vigil_model::ObservationSpec) -> vigil_model::ObservationSpec {
+    let mut spec = spec.clone();
+    if let Some(t) = spec.detected_at.as_mut() {
+        t.0 = k8s_openapi::jiff::Timestamp::from_second(t.0.as_second()).expect("in range");
+    }
+    spec
+}
+
+async fn observation(api: &Api<Observation>, name: &str) -> Observation {
+    api.get(name)
+        .await
+        .unwrap_or_else(|e| panic!("Observation {name}: {e}"))
+}
+
+#[tokio::test]
+async fn falco_and_audit_fixtures_become_exactly_the_expected_observations() {
+    let plane = Plane::get().await;
+    let admin = plane.client(TestUser::Admin).await;
+    let ns = plane.namespace("webhooks").await;
+    grant_agent(&admin, &ns).await;
+    let token = token_file("fixtures");
+    let config = config(&token, "");
+    let agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &config,
+        &["--webhook-listen", "127.0.0.1:0"],
+        true,
+    );
+    agent.wait_ready(true).await;
+
+    // The fixtures, their namespaces mapped into this test's.
+    let mut spaces = Namespaces {
+        prefix: ns.clone(),
+        seen: BTreeSet::new(),
+    };
+    let falco: Vec<(PathBuf, Vec<Value>)> = fixture_files("falco")
+        .into_iter()
+        .map(|p| {
+            let docs = documents(&p).into_iter().map(|d| spaces.falco(d)).collect();
+            (p, docs)
+        })
+        .collect();
+    let malformed = fixture_dir("k8s-audit").join("fal_01_003.json");
+    let audit: Vec<(PathBuf, Vec<Value>)> = fixture_files("k8s-audit")
+        .into_iter()
+        .filter(|p| *p != malformed)
+        .map(|p| {
+            let docs = documents(&p).into_iter().map(|d| spaces.audit(d)).collect();
+            (p, docs)
+        })
+        .collect();
+    let namespaces: Api<Namespace> = Api::all(admin.clone());
+    for name in &spaces.seen {
+        let object: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("namespace {name}: {e}"));
+    }
+
+    // The refusals first: none of them may count as received.
+    let (status, body) = {
+        let r = post(
+            &agent,
+            "/webhooks/audit",
+            "application/json",
+            Some(&bearer()),
+            std::fs::read(&malformed).expect("malformed fixture"),
+        )
+        .await;
+        (r.status, r.body)
+    };
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(
+        body,
+        r#"{"error":"line 1: kind: expected a string, got 0"}"#
+    );
+    let one_alert = ndjson(&falco[0].1[..1]);
+    let r = post(
+        &agent,
+        "/webhooks/falco",
+        "application/json",
+        None,
+        one_alert.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"vigil\""));
+    let r = post(
+        &agent,
+        "/webhooks/falco",
+        "application/json",
+        Some("Bearer not-the-token"),
+        one_alert.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(!r.body.contains(TOKEN));
+    let r = post(
+        &agent,
+        "/webhooks/falco",
+        "application/xml",
+        Some(&bearer()),
+        one_alert.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 415, "{}", r.body);
+    let r = post(
+        &agent,
+        "/webhooks/falco",
+        "application/json",
+        Some(&bearer()),
+        vec![b' '; 1024 * 1024 + 1],
+    )
+    .await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    let r = post(
+        &agent,
+        "/webhooks/nothing",
+        "application/json",
+        Some(&bearer()),
+        one_alert,
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // Every fixture, one request per file.
+    let mut falco_records = 0;
+    for (path, docs) in &falco {
+        let r = post(
+            &agent,
+            "/webhooks/falco",
+            "application/x-ndjson",
+            Some(&bearer()),
+            ndjson(docs),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.accepted()),
+            (202, docs.len() as u64),
+            "{}: {}",
+            path.display(),
+            r.body
+        );
+        falco_records += docs.len();
+    }
+    let mut audit_records = 0;
+    for (path, docs) in &audit {
+        let r = post(
+            &agent,
+            "/webhooks/audit",
+            "application/json",
+            Some(&bearer()),
+            ndjson(docs),
+        )
+        .await;
+        let events = docs
+            .iter()
+            .map(|d| d["items"].as_array().map_or(1, Vec::len))
+            .sum::<usize>();
+        assert_eq!(
+            (r.status, r.accepted()),
+            (202, events as u64),
+            "{}: {}",
+            path.display(),
+            r.body
+        );
+        audit_records += events;
+    }
+
+    // What the pipeline makes of the same records, in the same order, with
+    // the agent's own configuration: the Observations to expect.
+    let settings = vigil_agent::AgentConfig::from_yaml(&config)
+        .expect("config")
+        .apply(vigil_agent::Overrides {
+            namespace: Some(ns.clone()),
+            ..Default::default()
+        })
+        .validate()
+        .expect("valid");
+    let mut oracle =
+        Pipeline::with_sources(settings.pipeline, settings.sources, Arc::new(SystemClock));
+    let (mut expected, mut drops, mut repeats) = (Vec::<Candidate>::new(), 0, 0);
+    let mut tally = |o: Outcome| match o {
+        Outcome::Emit(c) => expected.push(*c),
+        Outcome::Dropped(_) => drops += 1,
+        Outcome::Repeat(_) => repeats += 1,
+    };
+    for doc in falco.iter().flat_map(|(_, d)| d) {
+        tally(oracle.process_falco(&FalcoAlert::from_value(doc.clone()).expect("alert")));
+    }
+    for doc in audit.iter().flat_map(|(_, d)| d) {
+        for e in audit::parse_value(doc.clone()).expect("audit document") {
+            tally(oracle.process_audit(&e.expect("audit event")));
+        }
+    }
+    assert!(
+        expected.len() >= 20,
+        "the fixtures make Observations: {}",
+        expected.len()
+    );
+    // Records older than the dedup window's reach (these fixtures are years
+    // old) are not remembered in memory: their repeats are emitted again and
+    // answered 409 by the API server (deduped, stage "conflict").
+    let mut by_name: BTreeMap<(String, String), Vec<&Candidate>> = BTreeMap::new();
+    for c in &expected {
+        by_name
+            .entry((c.namespace.clone(), c.name.clone()))
+            .or_default()
+            .push(c);
+    }
+    let conflicts = expected.len() - by_name.len();
+
+    let total = (falco_records + audit_records) as f64;
+    let a = agent.wait_settled(total).await;
+    assert_eq!(
+        (a.received, a.created, a.filtered, a.deduped, a.errors),
+        (
+            total,
+            by_name.len() as f64,
+            drops as f64,
+            (repeats + conflicts) as f64,
+            0.0
+        ),
+        "{a:?}\n{}",
+        agent.get("/metrics").await.1
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_events_received_total{source=\"falco\"}")
+            .await,
+        falco_records as f64
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_events_received_total{source=\"k8s-audit\"}")
+            .await,
+        audit_records as f64
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_records_accepted_total{endpoint=\"falco\"}")
+            .await,
+        falco_records as f64
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_records_accepted_total{endpoint=\"audit\"}")
+            .await,
+        audit_records as f64
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_requests_total{endpoint=\"falco\",code=\"401\"}")
+            .await,
+        2.0
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_records_rejected_total{endpoint=\"audit\",reason=\"malformed\"}")
+            .await,
+        1.0
+    );
+
+    // Every expected Observation is there, exactly (of a name emitted more
+    // than once, whichever create reached the API server first).
+    for ((namespace, name), candidates) in &by_name {
+        let api: Api<Observation> = Api::namespaced(admin.clone(), namespace);
+        let o = observation(&api, name).await;
+        assert!(
+            candidates
+                .iter()
+                .any(|c| to_seconds(&c.spec) == to_seconds(&o.spec)),
+            "{namespace}/{name}: {:#?}\nexpected one of {:#?}",
+            o.spec,
+            candidates.iter().map(|c| &c.spec).collect::<Vec<_>>()
+        );
+        let labels = common::labels_of(&o);
+        for (k, v) in &candidates[0].labels {
+            assert_eq!(labels.get(k), Some(v), "{name}: label {k}");
+        }
+    }
+    assert_eq!(
+        agent
+            .metric("vigil_observations_deduped_total{source=\"falco\",stage=\"conflict\"}")
+            .await
+            + agent
+                .metric("vigil_observations_deduped_total{source=\"k8s-audit\",stage=\"conflict\"}")
+                .await,
+        conflicts as f64
+    );
+
+    // A few, field by field, independently of the pipeline.
+    let find = |event_type: &str, name: &str| {
+        expected
+            .iter()
+            .find(|c| {
+                c.spec.event_type == event_type
+                    && c.spec.resource.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            })
+            .unwrap_or_else(|| panic!("no {event_type} Observation for {name}"))
+            .clone()
+    };
+    let default_ns = format!("{ns}-default");
+    let shell = find("terminal_shell_in_container", "kubecon");
+    let o = observation(&Api::namespaced(admin.clone(), &default_ns), &shell.name).await;
+    assert_eq!(o.spec.source, "falco");
+    assert_eq!(
+        (o.spec.category, o.spec.severity),
+        (Category::Security, Severity::Critical)
+    );
+    let r = o.spec.resource.as_ref().expect("resource");
+    assert_eq!(
+        (
+            r.api_version.as_deref(),
+            r.kind.as_deref(),
+            r.namespace.as_deref(),
+            r.name.as_deref()
+        ),
+        (
+            Some("v1"),
+            Some("Pod"),
+            Some(default_ns.as_str()),
+            Some("kubecon")
+        )
+    );
+    let details = o.spec.details.as_ref().expect("details");
+    assert_eq!(details["rule"], "Terminal shell in container");
+    assert_eq!(details["priority"], "Critical");
+    assert_eq!(
+        details["output_fields"]["evt.time"],
+        json!(1685022245478445995_i64)
+    );
+    assert_eq!(
+        o.spec
+            .detected_at
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .as_deref(),
+        Some("2023-05-25T13:44:05Z"),
+        "metav1.Time keeps whole seconds"
+    );
+
+    let binding = find("rbac_cluster_admin_binding", "some-reader-binding");
+    let o = observation(&Api::namespaced(admin.clone(), &ns), &binding.name).await;
+    assert_eq!(o.spec.source, "k8s-audit");
+    assert_eq!(
+        (o.spec.category, o.spec.severity),
+        (Category::Security, Severity::Critical)
+    );
+    let r = o.spec.resource.as_ref().expect("resource");
+    assert_eq!(
+        (
+            r.api_version.as_deref(),
+            r.kind.as_deref(),
+            r.namespace.as_deref()
+        ),
+        (
+            Some("rbac.authorization.k8s.io/v1"),
+            Some("ClusterRoleBinding"),
+            None
+        ),
+        "cluster-scoped: in the agent's namespace"
+    );
+    assert_eq!(
+        o.spec.details.as_ref().expect("details")["roleRef"]["name"],
+        "cluster-admin"
+    );
+
+    let privileged = find(
+        "privileged_pod_created",
+        "nginx-deployment-5cdcc99dbf-rgw6z",
+    );
+    let o = observation(
+        &Api::namespaced(admin.clone(), &default_ns),
+        &privileged.name,
+    )
+    .await;
+    assert_eq!(
+        (o.spec.category, o.spec.severity),
+        (Category::Security, Severity::High)
+    );
+    let details = o.spec.details.as_ref().expect("details");
+    assert_eq!(details["privilegedContainers"], json!(["nginx"]));
+    assert_eq!(details["verb"], "create");
+    assert!(details["user"]["username"].is_string(), "{details}");
+}
+
+/// Many concurrent senders, far more records than the queue holds, the
+/// writer slowed so the queue does fill.
+#[tokio::test]
+async fn a_flood_far_above_the_queue_is_refused_with_retry_after_and_fully_accounted() {
+    const SENDERS: usize = 48;
+    const REQUESTS: usize = 60;
+    const PER_REQUEST: usize = 10;
+    let plane = Plane::get().await;
+    let admin = plane.client(TestUser::Admin).await;
+    let ns = plane.namespace("webhook-flood").await;
+    grant_agent(&admin, &ns).await;
+    let token = token_file("flood");
+    let extra =
+        "    queueCapacity: 100\n    rateLimit: {requestsPerSecond: 100000, burst: 100000}\n";
+    let config = format!(
+        "{}writer:\n  concurrency: 2\n  qps: 40\n  burst: 1\n",
+        config(&token, extra).replace("writer:\n  repeatFlushInterval: 200ms\n", "")
+    );
+    let agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &config,
+        &["--webhook-listen", "127.0.0.1:0"],
+        true,
+    );
+    agent.wait_ready(true).await;
+    let address = agent.webhook_address.clone().expect("webhook listener");
+
+    // 60 distinct alerts (60 Observations, written slowly), everything else repeats.
+    let alert = |i: usize| {
+        json!({
+            "rule": format!("Flood rule {}", i % 60),
+            "priority": "Warning", "output": "flood", "time": "2024-03-01T10:00:00Z",
+            "output_fields": {"k8s.ns.name": ns, "k8s.pod.name": "floodpod"},
+        })
+    };
+    let statuses: Arc<std::sync::Mutex<BTreeMap<u16, u64>>> = Default::default();
+    let accepted = Arc::new(AtomicU64::new(0));
+    let auth = bearer();
+    let started = Instant::now();
+    let senders = (0..SENDERS).map(|s| {
+        let (address, statuses, accepted, auth) = (
+            address.clone(),
+            statuses.clone(),
+            accepted.clone(),
+            auth.clone(),
+        );
+        let bodies: Vec<bytes::Bytes> = (0..REQUESTS)
+            .map(|r| {
+                ndjson(
+                    &(0..PER_REQUEST)
+                        .map(|k| alert(s * 7 + r * 3 + k))
+                        .collect::<Vec<_>>(),
+                )
+                .into()
+            })
+            .collect();
+        tokio::spawn(async move {
+            let mut conn = Conn::open(&address).await.expect("connect");
+            let headers = [
+                ("content-type", "application/x-ndjson"),
+                ("authorization", auth.as_str()),
+            ];
+            for body in bodies {
+                let r = conn
+                    .post("/webhooks/falco", &headers, body)
+                    .await
+                    .expect("an answer");
+                match r.status {
+                    202 => {
+                        assert_eq!(r.accepted(), PER_REQUEST as u64);
+                        accepted.fetch_add(PER_REQUEST as u64, Ordering::Relaxed);
+                    }
+                    429 | 503 => assert!(
+                        r.header("retry-after")
+                            .and_then(|v| v.parse::<u64>().ok())
+                            .is_some_and(|s| s >= 1),
+                        "{} without Retry-After: {r:?}",
+                        r.status
+                    ),
+                    other => panic!("unexpected {other}: {}", r.body),
+                }
+                *statuses.lock().expect("lock").entry(r.status).or_default() += 1;
+            }
+        })
+    });
+    futures::stream::iter(senders)
+        .buffer_unordered(SENDERS)
+        .for_each(|r| async move { r.expect("sender panicked") })
+        .await;
+    let sent_in = started.elapsed();
+    let statuses = statuses.lock().expect("lock").clone();
+    let accepted = accepted.load(Ordering::Relaxed) as f64;
+    assert_eq!(statuses.values().sum::<u64>(), (SENDERS * REQUESTS) as u64);
+    assert!(
+        statuses.get(&503).copied().unwrap_or(0) > 0,
+        "the queue of 100 never filled: {statuses:?}"
+    );
+    assert!(accepted > 0.0, "{statuses:?}");
+    assert!(sent_in < DEADLINE, "bounded in time: {sent_in:?}");
+
+    let a = agent.wait_settled(accepted).await;
+    assert_eq!(
+        a.received, accepted,
+        "accepted = received: {a:?} {statuses:?}"
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_records_accepted_total{endpoint=\"falco\"}")
+            .await,
+        accepted
+    );
+    assert_eq!(a.errors, 0.0, "{a:?}");
+    assert_eq!(
+        agent
+            .metric(
+                "vigil_webhook_records_rejected_total{endpoint=\"falco\",reason=\"queue_full\"}"
+            )
+            .await,
+        (statuses.get(&503).copied().unwrap_or(0) as usize * PER_REQUEST) as f64
+    );
+    let observations = Api::<Observation>::namespaced(admin.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items
+        .len() as f64;
+    assert_eq!(observations, a.created, "{a:?}");
+    assert!(observations <= 60.0, "{observations}");
+    let peak_kib = rss_peak_kib(agent.pid());
+    assert!(
+        peak_kib > 0 && peak_kib < 256 * 1024,
+        "the agent's peak RSS: {peak_kib} KiB"
+    );
+    eprintln!(
+        "flood: {statuses:?}, accepted {accepted}, {a:?}, peak RSS {peak_kib} KiB, {sent_in:?}"
+    );
+}
+
+fn rss_peak_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A SIGTERM with records still queued (the writer slowed down): the agent
+/// stops accepting, writes every accepted record, then exits.
+#[tokio::test]
+async fn sigterm_drains_every_accepted_record_before_exiting() {
+    let plane = Plane::get().await;
+    let admin = plane.client(TestUser::Admin).await;
+    let ns = plane.namespace("webhook-drain").await;
+    grant_agent(&admin, &ns).await;
+    let token = token_file("drain");
+    let config = format!(
+        "{}writer:\n  concurrency: 1\n  qps: 20\n  burst: 1\n",
+        config(&token, "").replace("writer:\n  repeatFlushInterval: 200ms\n", "")
+    );
+    let mut agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &config,
+        &["--webhook-listen", "127.0.0.1:0"],
+        true,
+    );
+    agent.wait_ready(true).await;
+    const N: usize = 40;
+    let alerts: Vec<Value> = (0..N)
+        .map(|i| json!({
+            "rule": format!("Drain test {}", common::word(i)), "priority": "Error", "output": "drain",
+            "time": "2024-03-01T10:00:00Z",
+            "output_fields": {"k8s.ns.name": ns, "k8s.pod.name": "drainpod"},
+        }))
+        .collect();
+    let r = post(
+        &agent,
+        "/webhooks/falco",
+        "application/x-ndjson",
+        Some(&bearer()),
+        ndjson(&alerts),
+    )
+    .await;
+    assert_eq!((r.status, r.accepted()), (202, N as u64), "{}", r.body);
+    // At 20 writes/s, 40 Observations take about 2 s: most are still queued.
+    let status = agent.terminate();
+    assert!(status.success(), "exit: {status:?}\n{}", agent.log());
+    let written = Api::<Observation>::namespaced(admin.clone(), &ns)
+        .list(&ListParams::default())
+        .await
+        .expect("list")
+        .items;
+    assert_eq!(
+        written.len(),
+        N,
+        "every accepted record written before exit\n{}",
+        agent.log()
+    );
+    let log = agent.log();
+    assert!(log.contains("accepted records drained"), "{log}");
+}
+
+/// kube-apiserver's audit webhook backend POSTs to the agent: real API
+/// actions become the Observations of the audit rules.
+#[tokio::test]
+async fn the_api_servers_audit_webhook_reaches_the_agent() {
+    // The API server needs the webhook's URL before it starts, the agent
+    // needs the API server: the port is chosen first.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        l.local_addr().expect("address").port()
+    };
+    let dir = scratch("apiserver");
+    let webhook = dir.join("audit-webhook.kubeconfig");
+    std::fs::write(
+        &webhook,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: vigil\n  cluster:\n    server: http://127.0.0.1:{port}/webhooks/audit\n\
+             users:\n- name: kube-apiserver\n  user:\n    token: {TOKEN}\ncontexts:\n- name: vigil\n  context: {{cluster: vigil, user: kube-apiserver}}\n\
+             current-context: vigil\n"
+        ),
+    )
+    .expect("webhook kubeconfig");
+    let policy = dir.join("audit-policy.yaml");
+    std::fs::write(
+        &policy,
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n\
+         - level: None\n  users: [vigil]\n\
+         - level: Metadata\n  resources: [{group: \"\", resources: [secrets, configmaps]}]\n\
+         - level: RequestResponse\n  resources: [{group: rbac.authorization.k8s.io}, {group: \"\", resources: [pods, pods/exec]}]\n\
+         - level: Metadata\n",
+    )
+    .expect("audit policy");
+    let plane =
+        DedicatedPlane::start_with_audit_webhook("webhook-audit", &webhook, Some(&policy)).await;
+    let admin = plane.client(TestUser::Admin).await;
+    let ns = plane.namespace("audit-webhook").await;
+    grant_agent(&admin, &ns).await;
+    let token = token_file("apiserver");
+    let listen = format!("127.0.0.1:{port}");
+    // kube-apiserver's webhook client sends the kubeconfig's token only over
+    // https, and the agent serves plain http (see docs/WEBHOOKS.md): this
+    // endpoint is unauthenticated, on loopback.
+    let agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &config_with_audit_auth(&token, "", "{none: true}"),
+        &["--webhook-listen", &listen],
+        true,
+    );
+    agent.wait_ready(true).await;
+
+    // Real API actions, as the admin user (vigil-admin, group system:masters).
+    let tag = std::process::id();
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "wh-secret"}, "stringData": {"password": "hunter2"}
+    }))
+    .expect("secret");
+    secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create secret");
+    secrets.get("wh-secret").await.expect("get secret");
+    let binding_name = format!("wh-{tag}-mallory-admin");
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": binding_name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+    }))
+    .expect("binding");
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("bind cluster-admin");
+    let exec = http_request(
+        "POST",
+        &format!("/api/v1/namespaces/{ns}/pods/nothing-here/exec?command=sh&stdout=true"),
+    );
+    match admin.request_text(exec).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 404, "{s:?}"),
+        other => panic!("exec into a pod that does not exist: {other:?}"),
+    }
+    let cm_name = format!("wh-{tag}-doomed");
+    let system: Api<ConfigMap> = Api::namespaced(admin.clone(), "kube-system");
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": cm_name}, "data": {"k": "v"}}))
+            .expect("cm");
+    system
+        .create(&PostParams::default(), &cm)
+        .await
+        .expect("create in kube-system");
+    system
+        .delete(&cm_name, &DeleteParams::default())
+        .await
+        .expect("delete in kube-system");
+
+    // The Observations the audit rules make of them.
+    let expect = [
+        (
+            "secret_access",
+            ns.as_str(),
+            "wh-secret",
+            "Secret",
+            Severity::Medium,
+            Category::Security,
+            "get",
+            "allowed",
+        ),
+        (
+            "rbac_cluster_admin_binding",
+            ns.as_str(),
+            binding_name.as_str(),
+            "ClusterRoleBinding",
+            Severity::Critical,
+            Category::Security,
+            "create",
+            "allowed",
+        ),
+        (
+            "pod_exec",
+            ns.as_str(),
+            "nothing-here",
+            "Pod",
+            Severity::Low,
+            Category::Security,
+            "create",
+            "failed",
+        ),
+        (
+            "system_namespace_delete",
+            "kube-system",
+            cm_name.as_str(),
+            "ConfigMap",
+            Severity::Medium,
+            Category::Compliance,
+            "delete",
+            "allowed",
+        ),
+    ];
+    let deadline = Instant::now() + DEADLINE;
+    for (event_type, in_ns, name, kind, severity, category, verb, outcome) in expect {
+        let api: Api<Observation> = Api::namespaced(admin.clone(), in_ns);
+        let found = loop {
+            let all = api.list(&ListParams::default()).await.expect("list").items;
+            if let Some(o) = all.into_iter().find(|o| {
+                o.spec.source == "k8s-audit"
+                    && o.spec.event_type == event_type
+                    && o.spec.resource.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+            }) {
+                break o;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {event_type} Observation for {name} in {in_ns}\n{}\n{}",
+                agent.get("/metrics").await.1,
+                agent.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let s = &found.spec;
+        assert_eq!(
+            (s.severity, s.category),
+            (severity, category),
+            "{event_type}"
+        );
+        assert_eq!(
+            s.resource.as_ref().and_then(|r| r.kind.as_deref()),
+            Some(kind),
+            "{event_type}"
+        );
+        let d = s.details.as_ref().expect("details");
+        assert_eq!(d["user"]["username"], "vigil-admin", "{event_type}: {d}");
+        assert_eq!(d["verb"], verb, "{event_type}: {d}");
+        assert_eq!(d["outcome"], outcome, "{event_type}: {d}");
+        assert_eq!(d["stage"], "ResponseComplete", "{event_type}: {d}");
+        if event_type == "pod_exec" {
+            assert_eq!(d["responseStatus"]["code"], 404, "{d}");
+        }
+        if event_type == "rbac_cluster_admin_binding" {
+            assert_eq!(d["roleRef"]["name"], "cluster-admin", "{d}");
+        }
+    }
+    assert!(
+        agent
+            .metric("vigil_webhook_requests_total{endpoint=\"audit\",code=\"202\"}")
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_requests_total{endpoint=\"audit\",code=\"400\"}")
+            .await,
+        0.0,
+        "every body the API server sent parsed"
+    );
+}
+
+fn http_request(method: &str, uri: &str) -> hyper::Request<Vec<u8>> {
+    hyper::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Vec::new())
+        .expect("request")
+}

@@ -61,7 +61,11 @@ async fn histogram(agent: &Agent) -> Vec<(f64, f64)> {
         .filter(|l| l.starts_with("vigil_event_processing_duration_seconds_bucket"))
         .filter_map(|l| {
             let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
             Some((le, l.rsplit(' ').next()?.parse().ok()?))
         })
         .collect()
@@ -70,12 +74,19 @@ async fn histogram(agent: &Agent) -> Vec<(f64, f64)> {
 /// (c) baseline: a bare client creates `count` Observations at `rate`/s; how
 /// long until a watch sees each (p50, p99): the plane's own share of the
 /// second half of the agent's path.
-async fn bare_observation_latency(client: &kube::Client, ns: &str, rate: usize, count: usize) -> (Duration, Duration) {
+async fn bare_observation_latency(
+    client: &kube::Client,
+    ns: &str,
+    rate: usize,
+    count: usize,
+) -> (Duration, Duration) {
     let api: Api<Observation> = Api::namespaced(client.clone(), ns);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let watch_api = api.clone();
     let watch = tokio::spawn(async move {
-        let mut stream = watcher(watch_api, watcher::Config::default()).applied_objects().boxed();
+        let mut stream = watcher(watch_api, watcher::Config::default())
+            .applied_objects()
+            .boxed();
         while let Some(Ok(o)) = stream.next().await {
             if let Some(name) = o.metadata.name {
                 let _ = tx.send((name, Instant::now()));
@@ -94,7 +105,9 @@ async fn bare_observation_latency(client: &kube::Client, ns: &str, rate: usize, 
         }))
         .expect("observation");
         let at = Instant::now();
-        api.create(&PostParams::default(), &obs).await.expect("bare create");
+        api.create(&PostParams::default(), &obs)
+            .await
+            .expect("bare create");
         sent.insert(name, at);
     }
     let mut seen = Vec::with_capacity(count);
@@ -108,7 +121,11 @@ async fn bare_observation_latency(client: &kube::Client, ns: &str, rate: usize, 
     }
     watch.abort();
     seen.sort();
-    let pct = |p: f64| seen.get(((seen.len() as f64 * p) as usize).min(seen.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        seen.get(((seen.len() as f64 * p) as usize).min(seen.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     (pct(0.5), pct(0.99))
 }
 
@@ -216,7 +233,9 @@ async fn main() {
     let events_api: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(admin.clone(), &ns);
     let (event_tx, mut event_rx) = tokio::sync::mpsc::unbounded_channel();
     let event_watch = tokio::spawn(async move {
-        let mut stream = watcher(events_api, watcher::Config::default()).applied_objects().boxed();
+        let mut stream = watcher(events_api, watcher::Config::default())
+            .applied_objects()
+            .boxed();
         while let Some(Ok(e)) = stream.next().await {
             if let Some(name) = e.regarding.and_then(|r| r.name) {
                 let _ = event_tx.send((name, Instant::now()));
@@ -251,7 +270,9 @@ async fn main() {
     watch.abort();
     assert_eq!(latencies.len(), count, "not every latency event arrived");
     let mut delivered = Vec::with_capacity(count);
-    while let Ok(Some((name, at))) = tokio::time::timeout(Duration::from_secs(2), event_rx.recv()).await {
+    while let Ok(Some((name, at))) =
+        tokio::time::timeout(Duration::from_secs(2), event_rx.recv()).await
+    {
         if let Some(t0) = sent_copy.get(&name) {
             delivered.push(at.duration_since(*t0));
         }
@@ -262,16 +283,28 @@ async fn main() {
     event_watch.abort();
     delivered.sort();
     let observation_path = bare_observation_latency(&admin, &ns, rate, 300).await;
-    let bare_pct = |p: f64| delivered.get(((delivered.len() as f64 * p) as usize).min(delivered.len().saturating_sub(1))).copied().unwrap_or_default();
+    let bare_pct = |p: f64| {
+        delivered
+            .get(((delivered.len() as f64 * p) as usize).min(delivered.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     // Inside the agent (dequeued → written) during this phase only: the
     // processing-duration histogram's p99 bucket, from the difference of its
     // counts before and after, to tell the agent's share from the plane's.
     let after = histogram(&agent).await;
-    let phase: Vec<(f64, f64)> = after.iter().zip(&before).map(|(a, b)| (a.0, a.1 - b.1)).collect();
+    let phase: Vec<(f64, f64)> = after
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| (a.0, a.1 - b.1))
+        .collect();
     let total = phase.last().map_or(0.0, |b| b.1);
-    let in_agent_p99 = phase.iter().find(|(_, n)| *n >= 0.99 * total).map_or(f64::NAN, |b| b.0);
+    let in_agent_p99 = phase
+        .iter()
+        .find(|(_, n)| *n >= 0.99 * total)
+        .map_or(f64::NAN, |b| b.0);
 
     println!("\nvigil agent end to end ({n} events, local control plane)");
     println!("| figure | value |\n|---|---|");

@@ -2,22 +2,31 @@
 //! supervises the sources, serves health and metrics, saves the checkpoint,
 //! and on shutdown settles what is in flight. Process plumbing only; the
 //! decisions are the pipeline's.
+//!
+//! With leader election, the leader-only work (the Events source, the
+//! checkpoint saver, GC) runs for one leadership term at a time: it starts
+//! when the Lease is won, after reloading the checkpoint the previous leader
+//! kept saving, and is aborted as soon as the Lease is lost. Every replica
+//! serves webhooks and the admin server and runs the pipeline.
 
 use crate::checkpoint::{CheckpointStore, Progress};
 use crate::config::Settings;
 use crate::health::Health;
+use crate::leader::Elector;
 use crate::metrics::{Metrics, Telemetry};
 use crate::sinks::observation_writer::{ObservationWriter, PatchOutcome, WriteOutcome};
+use crate::sinks::rate_limiter::RateLimiter;
 use crate::sinks::repeats::{Folded, RepeatFold};
 use crate::sources::k8s_events::{self, EventSource};
 use crate::sources::webhook::{self, Batch, WebhookRecord};
 use crate::sources::{namespaces, SourceItem};
 use kube::Client;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use vigil_detect::{Anomaly, Detector, Feed};
 use vigil_pipeline::{Candidate, Outcome, Pipeline, SystemClock};
 
@@ -44,6 +53,9 @@ struct Shared {
     progress: Mutex<Progress>,
     repeats: Mutex<RepeatFold>,
     writer: ObservationWriter,
+    /// A leadership term is running: Events from the watch are processed
+    /// (queued ones of a term that ended are dropped).
+    leading: AtomicBool,
 }
 
 impl Shared {
@@ -78,11 +90,11 @@ pub async fn run(
             &config.checkpoint.config_map,
         )
     });
-    let saved = match &checkpoint {
-        Some(store) => store.load().await?,
-        None => Default::default(),
-    };
-    tracing::info!(checkpoint = ?saved, "starting");
+    tracing::info!(
+        leader_election = settings.election.is_some(),
+        gc = settings.gc.is_some(),
+        "starting"
+    );
     let api = k8s_events::resolve_api(&client, config.events_api).await?;
     let metrics = telemetry.metrics.clone();
     metrics.queue_capacity.set(config.queue_capacity as i64);
@@ -96,7 +108,8 @@ pub async fn run(
     );
     let shared = Arc::new(Shared {
         repeats: Mutex::new(RepeatFold::new(config.writer.max_pending_repeats)),
-        progress: Mutex::new(Progress::from_checkpoint(&saved)),
+        progress: Mutex::new(Progress::default()),
+        leading: AtomicBool::new(false),
         settings: settings.clone(),
         health: health.clone(),
         telemetry: telemetry.clone(),
@@ -120,17 +133,46 @@ pub async fn run(
         &config.source,
     ));
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(supervise_events(source, tx.clone(), shared.clone()));
     if !config.platform.namespace_labels.is_empty() {
         let (client, tx) = (client.clone(), tx.clone());
         background.spawn(async move { namespaces::run(client, &tx).await });
     }
-    drop(tx);
     background.spawn(flush_repeats_forever(shared.clone()));
     let checkpoint = checkpoint.map(Arc::new);
-    if let Some(store) = &checkpoint {
-        background.spawn(save_checkpoint_forever(store.clone(), shared.clone()));
-    }
+
+    // Leadership: elected through the Lease, or from the start without
+    // election (the sender is kept so the channel stays open).
+    let (leading, elector, _always_leading) = match &settings.election {
+        Some(election) => {
+            health.set_events_required(false);
+            let (elector, leading) = Elector::new(client.clone(), election.clone());
+            (leading, Some(elector), None)
+        }
+        None => {
+            let (always, leading) = watch::channel(true);
+            (leading, None, Some(always))
+        }
+    };
+    let elector = elector.map(|elector| {
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(elector.run(async {
+            let _ = stopped.await;
+        }));
+        (stop, task)
+    });
+    let term = Arc::new(Term {
+        source,
+        tx,
+        checkpoint: checkpoint.clone(),
+        client: client.clone(),
+    });
+    let (stop_leadership, leadership_stopped) = oneshot::channel::<()>();
+    let leadership = tokio::spawn(follow_leadership(
+        leading.clone(),
+        term,
+        shared.clone(),
+        leadership_stopped,
+    ));
 
     let server = crate::server::router(health, telemetry);
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -157,6 +199,9 @@ pub async fn run(
     });
     let mut processor = Processor::new(pipeline, detection, shared.clone());
     processor.run(&mut rx, &mut records, shutdown).await;
+    // Stop intake: the Events source, the checkpoint saver and GC end here.
+    let _ = stop_leadership.send(());
+    let _ = leadership.await;
     background.abort_all();
     if let Some((stop, mut task)) = webhook_server.take() {
         // Stop accepting, let the requests in flight finish, and take every
@@ -172,7 +217,8 @@ pub async fn run(
     let settled = processor.settle_writes().await;
     tracing::info!(in_flight_settled = settled, "shutting down");
     flush_repeats(&shared).await;
-    if let Some(store) = &checkpoint {
+    let still_leading = *leading.borrow();
+    if let Some(store) = checkpoint.as_ref().filter(|_| still_leading) {
         // What settled since the last tick, so a restart skips it.
         let marks = shared.progress().watermarks();
         let result = if marks.is_empty() {
@@ -183,6 +229,12 @@ pub async fn run(
         if let Err(err) = result {
             tracing::warn!(error = %err, "final checkpoint not saved; a restart re-checks from the previous one");
         }
+    }
+    if let Some((stop, task)) = elector {
+        // Releases the Lease (when held) so a successor takes over at once.
+        let _ = stop.send(());
+        let _ = task.await;
+        tracing::info!("leader election stopped; lease released if held");
     }
     let _ = stop_server.send(());
     match serve.await {
@@ -224,6 +276,131 @@ async fn start_webhooks(
             .await
     });
     Ok((intake.records, (stop, task)))
+}
+
+/// What a leadership term needs to run the leader-only work.
+struct Term {
+    source: Arc<EventSource>,
+    tx: mpsc::Sender<SourceItem>,
+    checkpoint: Option<Arc<CheckpointStore>>,
+    client: Client,
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Starts a term whenever leadership is gained and aborts it as soon as it
+/// is lost, until `stop` (then aborts the running term and waits for it).
+async fn follow_leadership(
+    mut leading: watch::Receiver<bool>,
+    term: Arc<Term>,
+    shared: Arc<Shared>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let health = &shared.health;
+    let mut running: Option<AbortOnDrop> = None;
+    let mut open = true;
+    loop {
+        let now = *leading.borrow_and_update();
+        let m = shared.metrics();
+        match (now, running.is_some()) {
+            (true, false) => {
+                tracing::info!("leading: starting the Events source, checkpoint and GC");
+                m.leader.set(1);
+                m.leader_transitions.inc();
+                health.set_events_required(true);
+                shared.leading.store(true, Ordering::SeqCst);
+                running = Some(AbortOnDrop(tokio::spawn(lead(
+                    term.clone(),
+                    shared.clone(),
+                ))));
+            }
+            (false, true) => {
+                end_term(&shared, running.take()).await;
+                m.leader_transitions.inc();
+                tracing::info!("leadership lost: leader-only work stopped");
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = &mut stop => break,
+            changed = leading.changed(), if open => {
+                if changed.is_err() {
+                    open = false;
+                }
+            }
+        }
+    }
+    end_term(&shared, running.take()).await;
+}
+
+/// Aborts a term and waits until it is gone; this replica no longer acts.
+async fn end_term(shared: &Shared, running: Option<AbortOnDrop>) {
+    shared.leading.store(false, Ordering::SeqCst);
+    let Some(mut running) = running else {
+        return;
+    };
+    running.0.abort();
+    let _ = (&mut running.0).await;
+    let health = &shared.health;
+    health.set_events_required(false);
+    health.set_source_running(false);
+    health.set_watch_synced(false);
+    shared.metrics().leader.set(0);
+}
+
+/// One leadership term: reload the checkpoint (the previous leader kept
+/// saving it), resume the Events progress from it, then run the Events
+/// source, the checkpoint saver and GC until aborted.
+async fn lead(term: Arc<Term>, shared: Arc<Shared>) {
+    let saved = match &term.checkpoint {
+        Some(store) => load_checkpoint(store).await,
+        None => Default::default(),
+    };
+    tracing::info!(checkpoint = ?saved, "leading: resuming from the checkpoint");
+    *shared.progress() = Progress::from_checkpoint(&saved);
+    // Dropping the set (when this task is aborted) aborts every task in it.
+    let mut work = tokio::task::JoinSet::new();
+    work.spawn(supervise_events(
+        term.source.clone(),
+        term.tx.clone(),
+        shared.clone(),
+    ));
+    if let Some(store) = &term.checkpoint {
+        work.spawn(save_checkpoint_forever(store.clone(), shared.clone()));
+    }
+    if let Some(gc) = shared.settings.gc.clone() {
+        let writer = &shared.settings.config.writer;
+        let limiter = RateLimiter::new(writer.qps, writer.burst);
+        work.spawn(crate::gc::run(
+            term.client.clone(),
+            gc,
+            limiter,
+            shared.metrics().clone(),
+        ));
+    }
+    while work.join_next().await.is_some() {}
+}
+
+/// Reads the checkpoint, retrying with backoff until it is read.
+async fn load_checkpoint(store: &CheckpointStore) -> std::collections::BTreeMap<String, String> {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match store.load().await {
+            Ok(saved) => return saved,
+            Err(err) => {
+                tracing::warn!(error = %err, "checkpoint not read; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
 }
 
 /// Where an item came from, for what settling it takes.
@@ -345,6 +522,14 @@ impl Processor {
         let shared = self.shared.clone();
         let m = shared.metrics();
         m.queue_depth.set(depth as i64);
+        let of_watch = matches!(
+            item,
+            SourceItem::Listing { .. } | SourceItem::Synced { .. } | SourceItem::Event { .. }
+        );
+        if of_watch && !shared.leading.load(Ordering::SeqCst) {
+            // Queued by a term that has ended: the next leader sees it.
+            return;
+        }
         let (stream, event) = match item {
             SourceItem::Listing { stream } => {
                 shared.progress().listing(&stream);

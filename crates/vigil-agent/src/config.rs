@@ -12,6 +12,9 @@ use vigil_pipeline::sources::audit::AuditStage;
 use vigil_pipeline::sources::{AuditConfig, SourcesConfig};
 use vigil_pipeline::{dedup, enrich, filter, throttle, PipelineConfig};
 
+pub use crate::gc::GcSettings;
+pub use crate::leader::ElectionSettings;
+
 pub use crate::sources::webhook::config::{
     AuditEndpointSection, AuthSection, EndpointKind, EndpointSection, WebhookEndpoint,
     WebhookRateLimit, WebhookSettings, WebhooksSection,
@@ -93,6 +96,11 @@ pub struct AgentConfig {
     /// HTTP intake of push-based tools (Falco, the API server's audit
     /// webhook); see docs/WEBHOOKS.md. No endpoint, no listener.
     pub webhooks: WebhooksSection,
+    /// Lease-based leader election between replicas (off by default for the
+    /// CLI; the Helm chart turns it on).
+    pub leader_election: LeaderElectionSection,
+    /// TTL garbage collection of Observations (leader only).
+    pub gc: GcSection,
 }
 
 impl Default for AgentConfig {
@@ -113,8 +121,78 @@ impl Default for AgentConfig {
             checkpoint: CheckpointSection::default(),
             detect: DetectSection::default(),
             webhooks: WebhooksSection::default(),
+            leader_election: LeaderElectionSection::default(),
+            gc: GcSection::default(),
         }
     }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct LeaderElectionSection {
+    pub enabled: bool,
+    /// The Lease (in `namespace`) the replicas share.
+    pub lease_name: String,
+    pub lease_duration: String,
+    /// A leader that has not renewed for this long stops acting.
+    pub renew_deadline: String,
+    pub retry_period: String,
+    /// This replica's identity; default: env `POD_NAME`, else hostname-pid.
+    pub identity: Option<String>,
+}
+
+impl Default for LeaderElectionSection {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            lease_name: "vigil-agent".into(),
+            lease_duration: "15s".into(),
+            renew_deadline: "10s".into(),
+            retry_period: "2s".into(),
+            identity: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct GcSection {
+    pub enabled: bool,
+    pub interval: String,
+    /// Observations kept per namespace at most (oldest deleted first); 0 = no limit.
+    pub max_per_namespace: usize,
+    /// Observations per list page.
+    pub page_size: u32,
+    /// Deletes in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for GcSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: "1m".into(),
+            max_per_namespace: 10_000,
+            page_size: 500,
+            concurrency: 8,
+        }
+    }
+}
+
+/// The default identity: the pod's name, else hostname-pid.
+fn default_identity() -> String {
+    if let Ok(name) = std::env::var("POD_NAME") {
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "vigil".into());
+    format!("{host}-{}", std::process::id())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -297,6 +375,10 @@ pub struct Settings {
     pub sources: SourcesConfig,
     /// The webhook listener and endpoints, secrets read; no endpoint: no listener.
     pub webhooks: WebhookSettings,
+    /// Leader election; `None`: this replica leads from the start.
+    pub election: Option<ElectionSettings>,
+    /// TTL garbage collection; `None` when off.
+    pub gc: Option<GcSettings>,
 }
 
 impl AgentConfig {
@@ -422,6 +504,8 @@ impl AgentConfig {
                 format!("{:?} is not a ConfigMap name", self.checkpoint.config_map),
             ));
         }
+        let election = self.election_settings()?;
+        let gc = self.gc_settings(ttl_seconds)?;
         let detect = self.detect_settings()?;
         let webhooks = self.webhooks.validate("webhooks")?;
         let sources = sources_for(&webhooks.endpoints);
@@ -459,7 +543,92 @@ impl AgentConfig {
             detect,
             sources,
             webhooks,
+            election,
+            gc,
         })
+    }
+
+    fn election_settings(&self) -> Result<Option<ElectionSettings>, ConfigError> {
+        let e = &self.leader_election;
+        if !e.enabled {
+            return Ok(None);
+        }
+        let duration = |key: &str, text: &str| {
+            let key = format!("leaderElection.{key}");
+            match vigil_model::duration::parse(text) {
+                Ok(d) if d.is_zero() => Err(invalid(&key, "must be greater than zero")),
+                Ok(d) => Ok(d),
+                Err(err) => Err(invalid(&key, format!("{text:?}: {err}"))),
+            }
+        };
+        let lease_duration = duration("leaseDuration", &e.lease_duration)?;
+        let renew_deadline = duration("renewDeadline", &e.renew_deadline)?;
+        let retry_period = duration("retryPeriod", &e.retry_period)?;
+        if lease_duration < Duration::from_secs(1) || lease_duration.subsec_nanos() != 0 {
+            return Err(invalid(
+                "leaderElection.leaseDuration",
+                "must be a whole number of seconds, at least 1s (the Lease stores seconds)",
+            ));
+        }
+        if renew_deadline >= lease_duration {
+            return Err(invalid(
+                "leaderElection.renewDeadline",
+                "must be shorter than leaderElection.leaseDuration",
+            ));
+        }
+        if retry_period >= renew_deadline {
+            return Err(invalid(
+                "leaderElection.retryPeriod",
+                "must be shorter than leaderElection.renewDeadline",
+            ));
+        }
+        if !is_dns_subdomain(&e.lease_name) {
+            return Err(invalid(
+                "leaderElection.leaseName",
+                format!("{:?} is not a Lease name", e.lease_name),
+            ));
+        }
+        let identity = match &e.identity {
+            Some(id) if id.trim().is_empty() => {
+                return Err(invalid("leaderElection.identity", "must not be empty"))
+            }
+            Some(id) => id.clone(),
+            None => default_identity(),
+        };
+        Ok(Some(ElectionSettings {
+            lease_name: e.lease_name.clone(),
+            namespace: self.namespace.clone(),
+            identity,
+            lease_duration,
+            renew_deadline,
+            retry_period,
+        }))
+    }
+
+    fn gc_settings(&self, default_ttl_seconds: i64) -> Result<Option<GcSettings>, ConfigError> {
+        let g = &self.gc;
+        if !g.enabled {
+            return Ok(None);
+        }
+        let interval = vigil_model::duration::parse(&g.interval)
+            .map_err(|e| invalid("gc.interval", format!("{:?}: {e}", g.interval)))?;
+        if interval.is_zero() {
+            return Err(invalid("gc.interval", "must be greater than zero"));
+        }
+        if g.page_size == 0 {
+            return Err(invalid("gc.pageSize", "must be at least 1"));
+        }
+        if g.concurrency == 0 {
+            return Err(invalid("gc.concurrency", "must be at least 1"));
+        }
+        Ok(Some(GcSettings {
+            interval,
+            default_ttl_seconds,
+            max_per_namespace: g.max_per_namespace,
+            page_size: g.page_size,
+            concurrency: g.concurrency,
+            namespaces: self.namespaces.clone(),
+        }))
     }
 
     fn detect_settings(
@@ -593,6 +762,93 @@ mod tests {
             with(|c| c.checkpoint.config_map = "Not Valid".into()),
             "checkpoint.configMap"
         );
+    }
+
+    #[test]
+    fn leader_election_and_gc_are_read_and_validated() {
+        let settings = AgentConfig::default().validate().expect("defaults");
+        assert_eq!(settings.election, None, "election is off by default");
+        let gc = settings.gc.expect("gc is on by default");
+        assert_eq!(gc.interval, Duration::from_secs(60));
+        assert_eq!(gc.default_ttl_seconds, 604_800, "the configured ttl");
+        assert_eq!(
+            (gc.max_per_namespace, gc.page_size, gc.concurrency),
+            (10_000, 500, 8)
+        );
+
+        let config = AgentConfig::from_yaml(
+            "ttl: 1h\nleaderElection:\n  enabled: true\n  identity: pod-a\n  leaseDuration: 6s\n  \
+             renewDeadline: 4s\n  retryPeriod: 500ms\ngc:\n  interval: 1s\n  maxPerNamespace: 0\n",
+        )
+        .expect("yaml");
+        let settings = config.validate().expect("valid");
+        let e = settings.election.expect("enabled");
+        assert_eq!(e.identity, "pod-a");
+        assert_eq!(e.lease_name, "vigil-agent");
+        assert_eq!(e.namespace, "vigil-system");
+        assert_eq!(
+            (e.lease_duration, e.renew_deadline, e.retry_period),
+            (
+                Duration::from_secs(6),
+                Duration::from_secs(4),
+                Duration::from_millis(500)
+            )
+        );
+        let gc = settings.gc.expect("enabled");
+        assert_eq!(gc.interval, Duration::from_secs(1));
+        assert_eq!(gc.default_ttl_seconds, 3600);
+        assert_eq!(gc.max_per_namespace, 0);
+
+        let off = AgentConfig::from_yaml("gc:\n  enabled: false\n").expect("yaml");
+        assert_eq!(off.validate().expect("valid").gc, None);
+        let default_identity = AgentConfig::from_yaml("leaderElection: {enabled: true}\n")
+            .expect("yaml")
+            .validate()
+            .expect("valid")
+            .election
+            .expect("enabled")
+            .identity;
+        assert!(!default_identity.is_empty());
+    }
+
+    #[test]
+    fn bad_election_and_gc_values_name_their_key() {
+        let with = |change: fn(&mut AgentConfig)| {
+            let mut c = AgentConfig::default();
+            c.leader_election.enabled = true;
+            change(&mut c);
+            key_of(c.validate())
+        };
+        assert_eq!(
+            with(|c| c.leader_election.renew_deadline = "15s".into()),
+            "leaderElection.renewDeadline"
+        );
+        assert_eq!(
+            with(|c| c.leader_election.retry_period = "10s".into()),
+            "leaderElection.retryPeriod"
+        );
+        assert_eq!(
+            with(|c| c.leader_election.lease_duration = "soon".into()),
+            "leaderElection.leaseDuration"
+        );
+        assert_eq!(
+            with(|c| c.leader_election.lease_duration = "1500ms".into()),
+            "leaderElection.leaseDuration"
+        );
+        assert_eq!(
+            with(|c| c.leader_election.lease_name = "Bad Name".into()),
+            "leaderElection.leaseName"
+        );
+        assert_eq!(
+            with(|c| c.leader_election.identity = Some(" ".into())),
+            "leaderElection.identity"
+        );
+        assert_eq!(with(|c| c.gc.interval = "0s".into()), "gc.interval");
+        assert_eq!(with(|c| c.gc.page_size = 0), "gc.pageSize");
+        assert_eq!(with(|c| c.gc.concurrency = 0), "gc.concurrency");
+        let err = AgentConfig::from_yaml("leaderElection:\n  leaseDurtion: 5s\n")
+            .expect_err("typo must fail");
+        assert!(err.contains("leaseDurtion"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What `/health` and `/ready` report: liveness of the process, and readiness
 //! as the conjunction of the parts that must work (the watch has synced and is
-//! connected, the writer can write). Each part flips its own flag.
+//! connected, the writer can write). Each part flips its own flag. The
+//! Events source runs on the leader only: a follower's readiness does not
+//! depend on it (it serves webhooks and the admin server).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -11,6 +13,9 @@ pub struct Health {
     watch_synced: AtomicBool,
     watch_connected: AtomicBool,
     writer_ok: AtomicBool,
+    /// Whether this replica runs the Events source (leads), so that
+    /// readiness requires it.
+    events_required: AtomicBool,
 }
 
 impl Health {
@@ -18,7 +23,14 @@ impl Health {
         // The writer is presumed able to write until a write fails.
         let h = Self::default();
         h.writer_ok.store(true, Ordering::Relaxed);
+        h.events_required.store(true, Ordering::Relaxed);
         h
+    }
+
+    /// Whether readiness requires the Events source (true on the leader,
+    /// false on a follower).
+    pub fn set_events_required(&self, v: bool) {
+        self.events_required.store(v, Ordering::Relaxed);
     }
 
     pub fn set_source_running(&self, v: bool) {
@@ -40,14 +52,16 @@ impl Health {
     /// Ok when ready; otherwise the parts that are not.
     pub fn readiness(&self) -> Result<(), Vec<&'static str>> {
         let mut not = Vec::new();
-        if !self.source_running.load(Ordering::Relaxed) {
-            not.push("source not running");
-        }
-        if !self.watch_synced.load(Ordering::Relaxed) {
-            not.push("watch not synced");
-        }
-        if !self.watch_connected.load(Ordering::Relaxed) {
-            not.push("watch disconnected");
+        if self.events_required.load(Ordering::Relaxed) {
+            if !self.source_running.load(Ordering::Relaxed) {
+                not.push("source not running");
+            }
+            if !self.watch_synced.load(Ordering::Relaxed) {
+                not.push("watch not synced");
+            }
+            if !self.watch_connected.load(Ordering::Relaxed) {
+                not.push("watch disconnected");
+            }
         }
         if !self.writer_ok.load(Ordering::Relaxed) {
             not.push("writer failing");
@@ -87,5 +101,17 @@ mod tests {
             h.readiness(),
             Err(vec!["source not running", "watch disconnected"])
         );
+    }
+
+    #[test]
+    fn a_follower_is_ready_without_the_events_source() {
+        let h = Health::new();
+        h.set_events_required(false);
+        assert_eq!(h.readiness(), Ok(()));
+        h.set_writer_ok(false);
+        assert_eq!(h.readiness(), Err(vec!["writer failing"]));
+        h.set_writer_ok(true);
+        h.set_events_required(true);
+        assert!(h.readiness().is_err(), "a leader needs its watch");
     }
 }

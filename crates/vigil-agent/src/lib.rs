@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod checkpoint;
 pub mod config;
+pub mod gc;
 pub mod health;
 pub mod leader;
 pub mod metrics;

@@ -100,6 +100,12 @@ pub struct Metrics {
     pub webhook_request_duration: HistogramFamily<EndpointLabels>,
     pub webhook_queue_depth: Family<EndpointLabels, Gauge>,
     pub webhook_queue_capacity: Family<EndpointLabels, Gauge>,
+    pub leader: Gauge,
+    pub leader_transitions: Counter,
+    pub gc_deleted: Family<ResultLabels, Counter>,
+    pub gc_errors: Family<ResultLabels, Counter>,
+    pub gc_backlog: Gauge,
+    pub gc_duration: Histogram,
 }
 
 impl Metrics {
@@ -137,6 +143,13 @@ impl Metrics {
             webhook_request_duration: Family::new_with_constructor(request_duration_histogram),
             webhook_queue_depth: Family::default(),
             webhook_queue_capacity: Family::default(),
+            leader: Gauge::default(),
+            leader_transitions: Counter::default(),
+            gc_deleted: Family::default(),
+            gc_errors: Family::default(),
+            gc_backlog: Gauge::default(),
+            // 10 ms .. ~5.5 min
+            gc_duration: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
         };
         let r = registry.sub_registry_with_prefix("vigil");
         r.register(
@@ -288,6 +301,36 @@ impl Metrics {
             "webhook_queue_capacity",
             "Bound of an endpoint's queue, in records",
             m.webhook_queue_capacity.clone(),
+        );
+        r.register(
+            "leader",
+            "1 while this replica holds the leader Lease (runs the Events source, the checkpoint and GC), else 0",
+            m.leader.clone(),
+        );
+        r.register(
+            "leader_transitions",
+            "Times this replica gained or lost leadership",
+            m.leader_transitions.clone(),
+        );
+        r.register(
+            "gc_deleted",
+            "Observations deleted by garbage collection (result: expired, over_limit)",
+            m.gc_deleted.clone(),
+        );
+        r.register(
+            "gc_errors",
+            "Garbage-collection API calls that failed (result: list, delete)",
+            m.gc_errors.clone(),
+        );
+        r.register(
+            "gc_backlog",
+            "Observations planned for deletion in the current garbage-collection pass",
+            m.gc_backlog.clone(),
+        );
+        r.register(
+            "gc_duration_seconds",
+            "Duration of a garbage-collection pass",
+            m.gc_duration.clone(),
         );
         m
     }

@@ -261,20 +261,39 @@ async fn start_webhooks(
     let local = listener.local_addr().map_err(bound)?;
     let intake = webhook::intake(&settings.webhooks, metrics);
     let names: Vec<&str> = intake.endpoints.iter().map(|e| e.name()).collect();
-    tracing::info!(webhook_address = %local, endpoints = ?names, "webhook server listening");
+    let tls = &settings.webhooks.tls;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mtls = tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
+    tracing::info!(webhook_address = %local, scheme, client_certificates = mtls, endpoints = ?names, "webhook server listening");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = intake.router;
-    let listener = listener.tap_io(|tcp| {
-        // Small answers, sent at once.
-        let _ = tcp.set_nodelay(true);
-    });
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    // Either way `axum::serve` runs the connections: on shutdown it stops
+    // accepting (for TLS, handshakes not yet complete are dropped) and lets
+    // the requests in flight finish.
+    let task = match tls {
+        Some(tls) => {
+            let listener = webhook::tls::TlsListener::new(listener, tls.config.clone());
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
+        }
+        None => {
+            let listener = listener.tap_io(|tcp| {
+                // Small answers, sent at once.
+                let _ = tcp.set_nodelay(true);
+            });
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
+        }
+    };
     Ok((intake.records, (stop, task)))
 }
 

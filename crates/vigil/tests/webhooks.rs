@@ -3,8 +3,9 @@
 //! exactly the Observations the pipeline makes of them (or the expected
 //! 400); authentication, size and content-type refusals; a flood far above
 //! the queue is refused with `Retry-After` and nothing goes unaccounted; a
-//! SIGTERM drains what was accepted; and kube-apiserver's own audit webhook
-//! backend (a sender no one here wrote) reaches the agent.
+//! SIGTERM drains what was accepted; the listener over TLS and mTLS; and
+//! kube-apiserver's own audit webhook backend (a sender no one here wrote)
+//! reaches the agent over https with its bearer token.
 
 mod common;
 #[path = "common/webhook_client.rs"]
@@ -25,7 +26,7 @@ use vigil_model::{Category, Observation, Severity};
 use vigil_pipeline::sources::{audit, FalcoAlert};
 use vigil_pipeline::{Candidate, Outcome, Pipeline, SystemClock};
 use vigil_test_support::{repo_root, DedicatedPlane, Plane, TestUser};
-use webhook_client::{post_once, Conn, Reply};
+use webhook_client::{post_once, try_post_once, Certs, Conn, Reply};
 
 const TOKEN: &str = "wh-test-token-3f9c2a";
 
@@ -58,6 +59,11 @@ fn config_with_audit_auth(token: &Path, extra: &str, audit_auth: &str) -> String
          - name: audit\n    kind: audit\n    auth: {audit_auth}\n",
         t = token.display()
     )
+}
+
+/// `config` with `webhooks.tls` set to `tls` (a flow mapping).
+fn with_tls(config: &str, tls: &str) -> String {
+    config.replacen("webhooks:\n", &format!("webhooks:\n  tls: {tls}\n"), 1)
 }
 
 fn bearer() -> String {
@@ -753,8 +759,172 @@ async fn sigterm_drains_every_accepted_record_before_exiting() {
     assert!(log.contains("accepted records drained"), "{log}");
 }
 
-/// kube-apiserver's audit webhook backend POSTs to the agent: real API
-/// actions become the Observations of the audit rules.
+/// The listener over TLS: a Falco alert POSTed over https with the bearer
+/// token is accepted and written, a wrong token is still 401, plain http gets
+/// no answer; with `clientCAFile` (mTLS), a client without a certificate or
+/// with one from another CA is refused in the handshake, one signed by the
+/// CA is accepted.
+#[tokio::test]
+async fn falco_over_https_with_a_token_and_over_mtls_with_a_client_certificate() {
+    let plane = Plane::get().await;
+    let admin = plane.client(TestUser::Admin).await;
+    let certs = Certs::make(&scratch("tls-certs"));
+    let p = |f: &str| certs.path(f).display().to_string();
+    let token = token_file("tls");
+    let alert = |ns: &str, rule: &str| {
+        json!({
+            "rule": rule, "priority": "Warning", "output": "tls test", "time": "2024-03-01T10:00:00Z",
+            "output_fields": {"k8s.ns.name": ns, "k8s.pod.name": "tlspod"},
+        })
+        .to_string()
+    };
+    let falco = |agent: &Agent, tls, auth: &str, body: String| {
+        let address = agent.webhook_address.clone().expect("webhook listener");
+        let auth = auth.to_string();
+        async move {
+            try_post_once(
+                &address,
+                tls,
+                "/webhooks/falco",
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &auth),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+    // The Observation of the alert of `rule`, whose event type is its snake case.
+    let wait_for_rule = |ns: String, event_type: &'static str| {
+        let admin = admin.clone();
+        async move {
+            let api: Api<Observation> = Api::namespaced(admin, &ns);
+            let deadline = Instant::now() + DEADLINE;
+            loop {
+                let all = api.list(&ListParams::default()).await.expect("list").items;
+                if all
+                    .iter()
+                    .any(|o| o.spec.source == "falco" && o.spec.event_type == event_type)
+                {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no {event_type} Observation in {ns}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    // TLS, server certificate only.
+    let ns = plane.namespace("webhook-tls").await;
+    grant_agent(&admin, &ns).await;
+    let tls = format!(
+        "{{certFile: {}, keyFile: {}}}",
+        p("server.crt"),
+        p("server.key")
+    );
+    let agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &with_tls(&config(&token, ""), &tls),
+        &["--webhook-listen", "127.0.0.1:0"],
+        true,
+    );
+    agent.wait_ready(true).await;
+    assert!(
+        agent.log().contains("\"scheme\":\"https\""),
+        "{}",
+        agent.log()
+    );
+    let r = falco(
+        &agent,
+        Some(certs.client(None)),
+        &bearer(),
+        alert(&ns, "TLS rule one"),
+    )
+    .await
+    .expect("POST over https");
+    assert_eq!((r.status, r.accepted()), (202, 1), "{}", r.body);
+    let r = falco(
+        &agent,
+        Some(certs.client(None)),
+        "Bearer wrong",
+        alert(&ns, "TLS rule one"),
+    )
+    .await
+    .expect("POST over https");
+    assert_eq!(r.status, 401, "{}", r.body);
+    let plain = falco(&agent, None, &bearer(), alert(&ns, "TLS rule one")).await;
+    assert!(plain.is_err(), "plain http answered: {plain:?}");
+    wait_for_rule(ns.clone(), "tls_rule_one").await;
+    drop(agent);
+
+    // mTLS: client certificates signed by ca.crt required.
+    let ns = plane.namespace("webhook-mtls").await;
+    grant_agent(&admin, &ns).await;
+    let mtls = format!(
+        "{{certFile: {}, keyFile: {}, clientCAFile: {}}}",
+        p("server.crt"),
+        p("server.key"),
+        p("ca.crt")
+    );
+    let agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &with_tls(&config(&token, ""), &mtls),
+        &["--webhook-listen", "127.0.0.1:0"],
+        true,
+    );
+    agent.wait_ready(true).await;
+    for who in [None, Some("stranger")] {
+        let refused = falco(
+            &agent,
+            Some(certs.client(who)),
+            &bearer(),
+            alert(&ns, "Mutual TLS rule"),
+        )
+        .await;
+        assert!(
+            refused.is_err(),
+            "client certificate {who:?} answered: {refused:?}"
+        );
+    }
+    let r = falco(
+        &agent,
+        Some(certs.client(Some("client"))),
+        &bearer(),
+        alert(&ns, "Mutual TLS rule"),
+    )
+    .await
+    .expect("POST over mTLS");
+    assert_eq!((r.status, r.accepted()), (202, 1), "{}", r.body);
+    wait_for_rule(ns.clone(), "mutual_tls_rule").await;
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_requests_total{endpoint=\"falco\",code=\"202\"}")
+            .await,
+        1.0,
+        "only the request with a client certificate reached the endpoint"
+    );
+    // The TLS listener shuts down as the plain one does.
+    let mut agent = agent;
+    let status = agent.terminate();
+    assert!(status.success(), "exit: {status:?}\n{}", agent.log());
+    assert!(
+        agent.log().contains("accepted records drained"),
+        "{}",
+        agent.log()
+    );
+}
+
+/// kube-apiserver's audit webhook backend POSTs to the agent over https,
+/// verifying the agent's certificate (`certificate-authority-data`),
+/// presenting its client certificate (`client-certificate-data`, the
+/// listener is mTLS) and sending its kubeconfig `token`, which the endpoint
+/// requires: real API actions become the Observations of the audit rules.
 #[tokio::test]
 async fn the_api_servers_audit_webhook_reaches_the_agent() {
     // The API server needs the webhook's URL before it starts, the agent
@@ -764,13 +934,19 @@ async fn the_api_servers_audit_webhook_reaches_the_agent() {
         l.local_addr().expect("address").port()
     };
     let dir = scratch("apiserver");
+    let certs = Certs::make(&dir.join("certs"));
     let webhook = dir.join("audit-webhook.kubeconfig");
     std::fs::write(
         &webhook,
         format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: vigil\n  cluster:\n    server: http://127.0.0.1:{port}/webhooks/audit\n\
-             users:\n- name: kube-apiserver\n  user:\n    token: {TOKEN}\ncontexts:\n- name: vigil\n  context: {{cluster: vigil, user: kube-apiserver}}\n\
-             current-context: vigil\n"
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: vigil\n  cluster:\n    server: https://127.0.0.1:{port}/webhooks/audit\n    \
+             certificate-authority-data: {ca}\n\
+             users:\n- name: kube-apiserver\n  user:\n    token: {TOKEN}\n    \
+             client-certificate-data: {cert}\n    client-key-data: {key}\ncontexts:\n- name: vigil\n  context: {{cluster: vigil, user: kube-apiserver}}\n\
+             current-context: vigil\n",
+            ca = certs.base64("ca.crt"),
+            cert = certs.base64("client.crt"),
+            key = certs.base64("client.key"),
         ),
     )
     .expect("webhook kubeconfig");
@@ -792,12 +968,18 @@ async fn the_api_servers_audit_webhook_reaches_the_agent() {
     let token = token_file("apiserver");
     let listen = format!("127.0.0.1:{port}");
     // kube-apiserver's webhook client sends the kubeconfig's token only over
-    // https, and the agent serves plain http (see docs/WEBHOOKS.md): this
-    // endpoint is unauthenticated, on loopback.
+    // https: the listener serves TLS and requires a client certificate
+    // (mTLS), and the audit endpoint requires the token as well.
+    let tls = format!(
+        "{{certFile: {}, keyFile: {}, clientCAFile: {}}}",
+        certs.path("server.crt").display(),
+        certs.path("server.key").display(),
+        certs.path("ca.crt").display()
+    );
     let agent = Agent::start_with(
         &plane.kubeconfig(TestUser::Vigil),
         &ns,
-        &config_with_audit_auth(&token, "", "{none: true}"),
+        &with_tls(&config(&token, ""), &tls),
         &["--webhook-listen", &listen],
         true,
     );
@@ -946,6 +1128,13 @@ async fn the_api_servers_audit_webhook_reaches_the_agent() {
             .await,
         0.0,
         "every body the API server sent parsed"
+    );
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_requests_total{endpoint=\"audit\",code=\"401\"}")
+            .await,
+        0.0,
+        "the API server sent its token with every batch"
     );
 }
 

@@ -3,6 +3,7 @@
 //! (`webhooks.endpoints[1].auth: ...`), secrets read from their files once.
 
 use super::auth::Auth;
+use super::tls::{TlsSection, TlsSettings};
 use crate::config::{invalid, is_dns_label, ConfigError};
 use axum::http::HeaderName;
 use serde::Deserialize;
@@ -24,6 +25,9 @@ pub struct WebhooksSection {
     /// On shutdown, how long in-flight requests may take to finish and the
     /// accepted records to go through the pipeline.
     pub shutdown_timeout: String,
+    /// Serve https (and, with `clientCAFile`, require client certificates);
+    /// absent: plain http.
+    pub tls: Option<TlsSection>,
     pub endpoints: Vec<EndpointSection>,
 }
 
@@ -32,6 +36,7 @@ impl Default for WebhooksSection {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 8081)),
             shutdown_timeout: "10s".into(),
+            tls: None,
             endpoints: Vec::new(),
         }
     }
@@ -147,6 +152,8 @@ impl Default for AuditEndpointSection {
 pub struct WebhookSettings {
     pub listen: SocketAddr,
     pub shutdown_timeout: Duration,
+    /// Files read and checked; `None`: plain http.
+    pub tls: Option<TlsSettings>,
     pub endpoints: Vec<WebhookEndpoint>,
 }
 
@@ -198,9 +205,14 @@ impl WebhooksSection {
             }
             endpoints.push(endpoint);
         }
+        let tls = match &self.tls {
+            Some(tls) => Some(tls.load(&format!("{key}.tls"))?),
+            None => None,
+        };
         Ok(WebhookSettings {
             listen: self.listen,
             shutdown_timeout,
+            tls,
             endpoints,
         })
     }

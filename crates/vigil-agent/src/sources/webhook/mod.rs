@@ -22,6 +22,7 @@ pub mod config;
 mod handler;
 mod limits;
 mod parse;
+pub mod tls;
 
 use crate::metrics::Metrics;
 use axum::Router;

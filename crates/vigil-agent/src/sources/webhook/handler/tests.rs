@@ -35,6 +35,7 @@ fn build(endpoints: Vec<WebhookEndpoint>) -> (Intake, Telemetry) {
     let settings = WebhookSettings {
         listen: "127.0.0.1:0".parse().expect("addr"),
         shutdown_timeout: Duration::from_secs(1),
+        tls: None,
         endpoints,
     };
     (intake(&settings, &telemetry.metrics), telemetry)

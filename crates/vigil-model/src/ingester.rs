@@ -357,6 +357,9 @@ pub struct FieldMatch {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Mapping {
     /// Path of an array: one Observation per element (e.g. one per finding).
+    /// Arrays nested in its elements are expanded with `[*]`
+    /// (`.Controls[*].tests[*].results`); `.parents` then lists the enclosing
+    /// elements, outermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub for_each: Option<String>,
     /// Template of a stable per-element key, so re-scans dedup per finding.

@@ -1,5 +1,7 @@
 //! Field paths (`.report.artifact.tag`, `.items[0].name`, `.metadata.labels["app.kubernetes.io/name"]`)
 //! and templates that embed them (`{{ .kind }}/{{ .name }}`), evaluated on JSON.
+//! A hole may list alternatives, jq-style: `{{ .a // .b // "default" }}` renders
+//! the first that is present and non-empty (a quoted string is a literal default).
 //! Owns syntax and evaluation; which paths a mapping uses is the mapping's business.
 
 use serde_json::Value;
@@ -123,13 +125,109 @@ impl fmt::Display for FieldPath {
     }
 }
 
+/// Parses a `forEach` path: array paths joined by `[*]`, each expanded in
+/// turn (`.Controls[*].tests[*].results`: every result of every test of
+/// every control). A trailing `[*]` adds nothing. Offsets in errors are in `text`.
+pub fn parse_for_each(text: &str) -> Result<Vec<FieldPath>, SyntaxError> {
+    let mut paths = Vec::new();
+    let mut offset = 0;
+    let parts: Vec<&str> = text.split("[*]").collect();
+    let last = parts.len() - 1;
+    for (i, part) in parts.into_iter().enumerate() {
+        let relative = i > 0;
+        if part.is_empty() && i == last && relative {
+            break; // a trailing `[*]`
+        }
+        let path = FieldPath::parse(part).map_err(|e| SyntaxError {
+            text: text.to_string(),
+            offset: offset + e.offset,
+            message: if part.is_empty() {
+                "expected a path before '[*]'".to_string()
+            } else {
+                e.message
+            },
+        })?;
+        if relative && !part.starts_with('.') && !part.starts_with('[') {
+            return Err(SyntaxError {
+                text: text.to_string(),
+                offset,
+                message: "expected '.' or '[' after '[*]'".to_string(),
+            });
+        }
+        paths.push(path);
+        offset += part.len() + 3;
+    }
+    Ok(paths)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
     Literal(String),
-    Field(FieldPath),
+    /// Alternatives, tried in order.
+    Field(Vec<Alternative>),
 }
 
-/// Text with `{{ .path }}` holes; a hole whose path is missing renders empty.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Alternative {
+    Path(FieldPath),
+    Literal(String),
+}
+
+/// Splits a hole's text on `//` outside `[...]` and `"..."`: (offset, part).
+fn split_alternatives(raw: &str) -> Vec<(usize, &str)> {
+    let bytes = raw.as_bytes();
+    let (mut parts, mut start, mut depth, mut quoted, mut i) = (Vec::new(), 0, 0usize, false, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => quoted = !quoted,
+            b'[' if !quoted => depth += 1,
+            b']' if !quoted => depth = depth.saturating_sub(1),
+            b'/' if !quoted && depth == 0 && bytes.get(i + 1) == Some(&b'/') => {
+                parts.push((start, &raw[start..i]));
+                i += 2;
+                start = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    parts.push((start, &raw[start..]));
+    parts
+}
+
+/// Parses one hole (`.a // .b // "x"`); offsets in errors are within `raw`.
+fn parse_hole(raw: &str) -> Result<Vec<Alternative>, SyntaxError> {
+    let mut alternatives = Vec::new();
+    for (start, part) in split_alternatives(raw) {
+        let lead = part.len() - part.trim_start().len();
+        let trimmed = part.trim();
+        if trimmed.starts_with('"') {
+            let literal = trimmed
+                .strip_prefix('"')
+                .and_then(|s| s.strip_suffix('"'))
+                .filter(|s| !s.contains('"'))
+                .ok_or_else(|| SyntaxError {
+                    text: raw.to_string(),
+                    offset: start + lead,
+                    message: "unterminated or malformed quoted default".to_string(),
+                })?;
+            alternatives.push(Alternative::Literal(literal.to_string()));
+        } else {
+            let path = FieldPath::parse(trimmed).map_err(|e| SyntaxError {
+                text: raw.to_string(),
+                offset: start + lead + e.offset,
+                message: e.message,
+            })?;
+            alternatives.push(Alternative::Path(path));
+        }
+    }
+    Ok(alternatives)
+}
+
+/// Text with `{{ .path }}` holes; a hole whose path is missing (or null)
+/// renders empty, unless it lists alternatives (`{{ .path // .other // "default" }}`):
+/// then the first present, non-empty one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Template {
     pieces: Vec<Piece>,
@@ -150,13 +248,12 @@ impl Template {
                 message: "unclosed '{{'".to_string(),
             })? + open;
             let raw = &rest[open + 2..close];
-            let lead = raw.len() - raw.trim_start().len();
-            let path = FieldPath::parse(raw.trim()).map_err(|e| SyntaxError {
+            let alternatives = parse_hole(raw).map_err(|e| SyntaxError {
                 text: text.to_string(),
-                offset: offset + open + 2 + lead + e.offset,
+                offset: offset + open + 2 + e.offset,
                 message: e.message,
             })?;
-            pieces.push(Piece::Field(path));
+            pieces.push(Piece::Field(alternatives));
             offset += close + 2;
             rest = &rest[close + 2..];
         }
@@ -183,10 +280,35 @@ impl Template {
         for piece in &self.pieces {
             match piece {
                 Piece::Literal(s) => out.push_str(s),
-                Piece::Field(path) => out.push_str(&path.get_text(value).unwrap_or_default()),
+                Piece::Field(alternatives) => {
+                    if let Some(text) = Self::first_present(alternatives, value) {
+                        out.push_str(&text);
+                    }
+                }
             }
         }
         out
+    }
+
+    /// The field paths the template reads, in order (alternatives included).
+    pub fn paths(&self) -> impl Iterator<Item = &FieldPath> {
+        self.pieces
+            .iter()
+            .flat_map(|p| match p {
+                Piece::Literal(_) => [].iter(),
+                Piece::Field(alternatives) => alternatives.iter(),
+            })
+            .filter_map(|a| match a {
+                Alternative::Path(p) => Some(p),
+                Alternative::Literal(_) => None,
+            })
+    }
+
+    fn first_present(alternatives: &[Alternative], value: &Value) -> Option<String> {
+        alternatives.iter().find_map(|a| match a {
+            Alternative::Path(p) => p.get_text(value).filter(|t| !t.is_empty()),
+            Alternative::Literal(s) => Some(s.clone()),
+        })
     }
 }
 
@@ -239,6 +361,58 @@ mod tests {
         assert_eq!(
             Template::parse("{{ .a..b }}").expect_err("bad path").offset,
             6
+        );
+    }
+
+    #[test]
+    fn for_each_paths_split_on_wildcards() {
+        let doc = json!({"a": [{"b": [1]}]});
+        let texts = |t: &str| -> Vec<String> {
+            parse_for_each(t)
+                .expect(t)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        assert_eq!(texts(".results"), [".results"]);
+        assert_eq!(texts(".a[*].b"), [".a", ".b"]);
+        assert_eq!(texts(".a[*].b[*]"), [".a", ".b"]);
+        assert_eq!(texts(".a[*][\"x.y\"]"), [".a", "[\"x.y\"]"]);
+        assert_eq!(
+            parse_for_each(".a[*].b").expect("ok")[1].get(&doc["a"][0]),
+            Some(&json!([1]))
+        );
+        assert_eq!(parse_for_each(".a[*]b").expect_err("no dot").offset, 5);
+        assert_eq!(
+            parse_for_each("[*].a").expect_err("nothing before").offset,
+            0
+        );
+        assert_eq!(parse_for_each(".a[*]..b").expect_err("bad").offset, 6);
+    }
+
+    #[test]
+    fn alternatives_take_the_first_present_non_empty_value() {
+        let doc = json!({"a": null, "b": "", "c": "see", "m": {"x/y": 1}});
+        let render = |t: &str| Template::parse(t).expect(t).render(&doc);
+        assert_eq!(render("{{ .a // .b // .c }}"), "see");
+        assert_eq!(render("{{ .a // .missing }}"), "");
+        assert_eq!(render(r#"v={{ .a // "none" }}"#), "v=none");
+        assert_eq!(render(r#"{{ .m["x/y"] // "no" }}"#), "1");
+        assert_eq!(render(r#"{{ "" // .c }}"#), "");
+        let t = Template::parse(r#"{{ .a // .c // "d" }}"#).expect("valid");
+        let paths: Vec<String> = t.paths().map(ToString::to_string).collect();
+        assert_eq!(paths, [".a", ".c"]);
+        assert_eq!(
+            Template::parse(r#"{{ .a // "x }}"#)
+                .expect_err("bad literal")
+                .offset,
+            9
+        );
+        assert_eq!(
+            Template::parse("{{ .a // .b..c }}")
+                .expect_err("bad path")
+                .offset,
+            12
         );
     }
 }

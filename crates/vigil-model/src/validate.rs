@@ -405,7 +405,9 @@ fn check_filters(f: &Filters, c: &mut Collector) {
 
 fn check_mapping(m: &Mapping, c: &mut Collector) {
     if let Some(p) = &m.for_each {
-        check_path("spec.mapping.forEach", p, c);
+        if let Err(e) = crate::template::parse_for_each(p) {
+            c.err("spec.mapping.forEach", e.to_string());
+        }
     }
     if let Some(t) = &m.key {
         check_template("spec.mapping.key", t, c);

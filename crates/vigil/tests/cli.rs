@@ -82,3 +82,26 @@ fn validate_accepts_the_examples_and_names_the_field_of_a_bad_ingester() {
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn validate_accepts_every_shipped_preset() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/ingesters");
+    let mut presets: Vec<_> = std::fs::read_dir(&root)
+        .expect("deploy/ingesters")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    presets.sort();
+    assert!(presets.len() >= 4, "presets: {presets:?}");
+    for preset in &presets {
+        let out = vigil(&["validate", preset.to_str().expect("utf-8 path")]);
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            preset.display(),
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout(&out).contains("is valid"), "{}", stdout(&out));
+    }
+}

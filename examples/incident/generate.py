@@ -9,6 +9,8 @@ A bad Friday afternoon, 2026-11-20 from 14:00 UTC, in one cluster:
 - monitoring-system (platform): prometheus-k8s-0 cannot mount its volume:
   the EBS CSI driver is not registered on the node, whose CSI node pod in
   kube-system is crash-looping too.
+- Trivy Operator's scan of nginx in `default` reports critical CVEs (real
+  VulnerabilityReport, read through the shipped preset).
 - Someone opens a shell in a container (Falco, real alerts) and binds a
   ClusterRole to a broad group (audit log, real events from Falco's trace
   files), then deletes a ConfigMap in kube-system.
@@ -144,11 +146,21 @@ def audit():
     return out
 
 
+def trivy():
+    """Trivy Operator's real VulnerabilityReport (nginx in default): CRITICAL and HIGH CVEs."""
+    dump = json.loads((FIXTURES / "trivy-operator" / "defectdojo_all_reports_in_dict.json").read_text())
+    report = dump["vulnerabilityreports.aquasecurity.github.io"][0]
+    report["metadata"]["creationTimestamp"] = t("14:02:40")
+    report["report"]["updateTimestamp"] = t("14:02:40")
+    return report
+
+
 def main():
     events = storm() + [real_event_sample()]
     (HERE / "events.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": events}, indent=1) + "\n")
     (HERE / "falco.jsonl").write_text("".join(json.dumps(a) + "\n" for a in falco()))
     (HERE / "audit.jsonl").write_text("".join(json.dumps(a) + "\n" for a in audit()))
+    (HERE / "trivy.json").write_text(json.dumps(trivy(), indent=1) + "\n")
 
 
 if __name__ == "__main__":

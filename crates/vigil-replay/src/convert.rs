@@ -15,6 +15,8 @@ pub enum Typed {
     Kube(Box<KubeEvent>),
     Falco(Box<FalcoAlert>),
     Audit(Box<AuditEvent>),
+    /// One finding of a tool report, already mapped by its preset.
+    Mapped(Box<vigil_mapping::MappedObservation>),
 }
 
 impl Typed {
@@ -24,6 +26,7 @@ impl Typed {
             Typed::Kube(e) => e.last_time.or(e.first_time),
             Typed::Falco(a) => Some(a.time),
             Typed::Audit(e) => Some(e.time()),
+            Typed::Mapped(o) => o.spec.detected_at.as_ref().map(|t| t.0),
         }
     }
 }

@@ -19,6 +19,10 @@ pub const FILES: &[(&str, &str)] = &[
         "incident/audit.jsonl",
         include_str!("../../../examples/incident/audit.jsonl"),
     ),
+    (
+        "incident/trivy.json",
+        include_str!("../../../examples/incident/trivy.json"),
+    ),
 ];
 
 /// The incident's records, read as `vigil replay` reads files.

@@ -104,9 +104,10 @@ impl fmt::Display for Rejected {
 pub struct Parsed {
     pub records: Vec<RawRecord>,
     pub rejected: Vec<Rejected>,
-    /// Well-formed Kubernetes objects that are not events (a Deployment in a
-    /// mixed dump): skipped, counted as filtered `not_an_event`.
-    pub skipped: Vec<Origin>,
+    /// Well-formed Kubernetes objects that are not events (a Trivy report, or
+    /// a Deployment in a mixed dump): replayed through a tool preset when one
+    /// reads that kind, else counted as filtered `not_an_event`.
+    pub objects: Vec<(Origin, Value)>,
 }
 
 /// Reads one file's text. JSON (one value, or JSON lines) is tried first;
@@ -223,7 +224,7 @@ fn classify_into(value: Value, origin: Origin, format: Format, out: &mut Parsed)
             origin,
             value,
         }),
-        Err(_) if is_other_object(&value) => out.skipped.push(origin),
+        Err(_) if is_other_object(&value) => out.objects.push((origin, value)),
         Err(message) => out.rejected.push(Rejected { origin, message }),
     }
 }
@@ -365,7 +366,7 @@ mod tests {
             "---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\nkind: 0\n";
         let p = parse("mixed.yaml", text, Format::Auto);
         assert!(p.records.is_empty());
-        assert_eq!(p.skipped.len(), 1);
+        assert_eq!(p.objects.len(), 1);
         assert_eq!(p.rejected.len(), 1);
         assert_eq!(
             p.rejected[0].message,

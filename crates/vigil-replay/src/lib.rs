@@ -17,6 +17,7 @@
 pub mod convert;
 pub mod demo;
 pub mod input;
+pub mod presets;
 pub mod report;
 pub mod run;
 

@@ -47,17 +47,65 @@ pub fn replay(inputs: Vec<Parsed>, options: &ReplayOptions) -> Report {
         rejected.push((input, r.origin.position.sort_key(), r));
     };
     let mut typed: Vec<(Option<Timestamp>, usize, String, Typed)> = Vec::new();
+    // The shipped presets always load (a unit test loads them all).
+    let presets = crate::presets::Presets::shipped().ok();
+    let enricher = vigil_pipeline::enrich::Enricher::new(options.events.enrich.clone());
     for (input, parsed) in inputs.into_iter().enumerate() {
         for r in parsed.rejected {
             summary.read += 1;
             reject(input, r, &mut summary);
         }
-        for _ in parsed.skipped {
+        for (origin, object) in parsed.objects {
             summary.read += 1;
+            let Some(preset) = presets.as_ref().and_then(|p| p.for_object(&object)) else {
+                *summary
+                    .filtered
+                    .entry("not_an_event".to_string())
+                    .or_default() += 1;
+                continue;
+            };
             *summary
-                .filtered
-                .entry("not_an_event".to_string())
+                .by_kind
+                .entry("tool-report".to_string())
                 .or_default() += 1;
+            match preset.apply_counted(&object) {
+                Ok(mapped) => {
+                    // A report counts as one record per finding, so the
+                    // accounting still balances.
+                    let findings = mapped.observations.len() as u64 + mapped.dropped.total();
+                    if findings == 0 {
+                        *summary
+                            .filtered
+                            .entry("no_findings".to_string())
+                            .or_default() += 1;
+                        continue;
+                    }
+                    summary.read += findings - 1;
+                    if mapped.dropped.total() > 0 {
+                        *summary
+                            .filtered
+                            .entry("preset_filter".to_string())
+                            .or_default() += mapped.dropped.total();
+                    }
+                    for o in mapped.observations {
+                        let at = o.spec.detected_at.as_ref().map(|t| t.0);
+                        typed.push((
+                            at,
+                            typed.len(),
+                            format!("{origin}#{}", o.key),
+                            Typed::Mapped(Box::new(o)),
+                        ));
+                    }
+                }
+                Err(e) => reject(
+                    input,
+                    Rejected {
+                        origin,
+                        message: e.to_string(),
+                    },
+                    &mut summary,
+                ),
+            }
         }
         for record in parsed.records {
             summary.read += 1;
@@ -114,6 +162,28 @@ pub fn replay(inputs: Vec<Parsed>, options: &ReplayOptions) -> Report {
             Typed::Falco(alert) => {
                 let outcome = engine.pipeline.process_falco(&alert);
                 engine.outcome(outcome, alert.time, &origin, 1);
+            }
+            Typed::Mapped(o) => {
+                let resource = o.spec.resource.clone().unwrap_or_default();
+                let audience = enricher.audience_of(
+                    resource.kind.as_deref().unwrap_or_default(),
+                    resource.namespace.as_deref().unwrap_or_default(),
+                    resource.name.as_deref().unwrap_or_default(),
+                );
+                let candidate = o.candidate(&options.events.fallback_namespace, audience);
+                let at = o.spec.detected_at.as_ref().map_or(engine.now, |t| t.0);
+                // Dedup by the deterministic name, as the API server would (409).
+                let outcome = if engine.by_name.contains_key(&candidate.name) {
+                    Outcome::Repeat(vigil_pipeline::Repeat {
+                        name: candidate.name.clone(),
+                        namespace: candidate.namespace.clone(),
+                        occurrences: 2,
+                        last_seen: at,
+                    })
+                } else {
+                    Outcome::Emit(Box::new(candidate))
+                };
+                engine.outcome(outcome, at, &origin, 1);
             }
             Typed::Audit(event) => {
                 let outcome = engine.pipeline.process_audit(&event);

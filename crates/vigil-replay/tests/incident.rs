@@ -194,7 +194,7 @@ fn falco_and_audit_records_of_the_incident_become_security_observations() {
     let mut found: Vec<(&str, &str, Severity, String)> = report
         .observations
         .iter()
-        .filter(|o| o.candidate.spec.source != "kubernetes-events")
+        .filter(|o| o.candidate.spec.source == "falco" || o.candidate.spec.source == "k8s-audit")
         .map(|o| {
             let s = &o.candidate.spec;
             let r = s.resource.as_ref().expect("resource");
@@ -237,5 +237,74 @@ fn falco_and_audit_records_of_the_incident_become_security_observations() {
         ]
     );
     assert_eq!(report.summary.invalid, 0, "{:?}", report.rejected);
-    assert_eq!(report.summary.observations, 9);
+    assert_eq!(
+        report.summary.observations, 14,
+        "9 from events, Falco and audit; 5 from Trivy"
+    );
+}
+
+#[test]
+fn the_trivy_report_becomes_one_observation_per_critical_or_high_cve() {
+    let report = incident();
+    let trivy: Vec<_> = report
+        .observations
+        .iter()
+        .filter(|o| o.candidate.spec.source == "trivy")
+        .collect();
+    // The real report lists 41 vulnerabilities: 2 critical and 3 high are kept
+    // (the preset's minSeverity: high), 36 are dropped by that filter.
+    assert_eq!(trivy.len(), 5);
+    assert_eq!(
+        trivy
+            .iter()
+            .filter(|o| o.candidate.spec.severity == Severity::Critical)
+            .count(),
+        2
+    );
+    assert_eq!(report.summary.filtered.get("preset_filter"), Some(&36));
+    assert!(report.summary.balanced(), "{:?}", report.summary);
+    let cves: std::collections::BTreeSet<&str> = trivy
+        .iter()
+        .map(|o| {
+            o.candidate
+                .spec
+                .details
+                .as_ref()
+                .and_then(|d| d["vulnerabilityID"].as_str())
+                .expect("CVE id")
+        })
+        .collect();
+    assert_eq!(
+        cves,
+        ["CVE-2022-3970", "CVE-2023-23914", "CVE-2023-23916"]
+            .into_iter()
+            .collect()
+    );
+    for o in &trivy {
+        let r = o.candidate.spec.resource.as_ref().expect("resource");
+        assert_eq!(
+            (r.kind.as_deref(), r.namespace.as_deref(), r.name.as_deref()),
+            (
+                Some("ReplicaSet"),
+                Some("default"),
+                Some("nginx-deployment-965685897")
+            )
+        );
+        assert_eq!(
+            o.candidate
+                .labels
+                .get("vigil.kube-zen.io/audience")
+                .map(String::as_str),
+            Some("customer")
+        );
+        assert!(
+            o.candidate.name.starts_with("trivy-vulnerability-") && o.candidate.name.len() <= 63,
+            "{}",
+            o.candidate.name
+        );
+    }
+    // Distinct findings, distinct names.
+    let names: std::collections::BTreeSet<&str> =
+        trivy.iter().map(|o| o.candidate.name.as_str()).collect();
+    assert_eq!(names.len(), 5);
 }

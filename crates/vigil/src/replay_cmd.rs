@@ -123,7 +123,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     let intro = "vigil demo: a bad afternoon in one cluster (examples/incident/), replayed through the \
                  pipeline and the anomaly detector.\nA crash-looping checkout rollout in a customer namespace, \
                  a CSI mount failure in a platform namespace, a shell in a container (Falco), RBAC changes \
-                 and an anonymous request (audit log).\n";
+                 and an anonymous request (audit log), critical CVEs (Trivy Operator).\n";
     print(&report, args.common.output, Some(intro))?;
     Ok(ExitCode::SUCCESS)
 }

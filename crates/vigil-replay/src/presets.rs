@@ -1,0 +1,119 @@
+//! The tool presets shipped under `deploy/ingesters/` (embedded), matched to
+//! replayed Kubernetes objects by API group, version and resource, so a dump
+//! of Trivy, Kyverno or cert-manager objects replays like the agent would
+//! ingest them. Informer presets only: ConfigMap reports and webhooks have
+//! their own paths.
+
+use serde_json::Value;
+use vigil_mapping::Preset;
+
+/// (file, contents) of every informer preset shipped.
+const FILES: &[(&str, &str)] = &[
+    (
+        "trivy-vulnerabilityreport",
+        include_str!("../../../deploy/ingesters/trivy-vulnerabilityreport.yaml"),
+    ),
+    (
+        "trivy-configauditreport",
+        include_str!("../../../deploy/ingesters/trivy-configauditreport.yaml"),
+    ),
+    (
+        "trivy-exposedsecretreport",
+        include_str!("../../../deploy/ingesters/trivy-exposedsecretreport.yaml"),
+    ),
+    (
+        "trivy-rbacassessmentreport",
+        include_str!("../../../deploy/ingesters/trivy-rbacassessmentreport.yaml"),
+    ),
+    (
+        "kyverno-policyreport",
+        include_str!("../../../deploy/ingesters/kyverno-policyreport.yaml"),
+    ),
+    (
+        "kyverno-clusterpolicyreport",
+        include_str!("../../../deploy/ingesters/kyverno-clusterpolicyreport.yaml"),
+    ),
+    (
+        "kyverno-policyreport-v1alpha1",
+        include_str!("../../../deploy/ingesters/kyverno-policyreport-v1alpha1.yaml"),
+    ),
+    (
+        "kyverno-clusterpolicyreport-v1alpha1",
+        include_str!("../../../deploy/ingesters/kyverno-clusterpolicyreport-v1alpha1.yaml"),
+    ),
+    (
+        "cert-manager-certificate",
+        include_str!("../../../deploy/ingesters/cert-manager-certificate.yaml"),
+    ),
+];
+
+/// The informer presets, each with the `apiVersion` and plural resource it reads.
+pub struct Presets {
+    by_resource: Vec<(String, String, Preset)>,
+}
+
+impl Presets {
+    /// Loads the shipped presets; a preset that does not load is a build
+    /// defect (a test loads them all), so it is reported, not skipped silently.
+    pub fn shipped() -> Result<Presets, String> {
+        let mut by_resource = Vec::new();
+        for (name, text) in FILES {
+            let preset = Preset::load(text).map_err(|e| format!("preset {name}: {e}"))?;
+            let Some(gvr) = preset
+                .ingester()
+                .spec
+                .informer
+                .as_ref()
+                .map(|i| i.gvr.clone())
+            else {
+                return Err(format!("preset {name}: not an informer preset"));
+            };
+            let api_version = if gvr.group.is_empty() {
+                gvr.version.clone()
+            } else {
+                format!("{}/{}", gvr.group, gvr.version)
+            };
+            by_resource.push((api_version, gvr.resource.to_ascii_lowercase(), preset));
+        }
+        Ok(Presets { by_resource })
+    }
+
+    /// The preset for an object, by its `apiVersion` and `kind` (the plural
+    /// resource is the lower-cased kind plus `s`, true of every preset's kind).
+    pub fn for_object(&self, object: &Value) -> Option<&Preset> {
+        let api_version = object.get("apiVersion")?.as_str()?;
+        let plural = format!("{}s", object.get("kind")?.as_str()?.to_ascii_lowercase());
+        self.by_resource
+            .iter()
+            .find(|(v, r, _)| v == api_version && *r == plural)
+            .map(|(_, _, p)| p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_informer_preset_loads_and_is_found_by_its_kind() {
+        let presets = Presets::shipped().expect("presets load");
+        assert_eq!(presets.by_resource.len(), FILES.len());
+        let report = serde_json::json!({"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport"});
+        let found = presets.for_object(&report).expect("the Trivy preset");
+        assert_eq!(
+            found.ingester().metadata.name.as_deref(),
+            Some("trivy-vulnerabilityreport")
+        );
+        let v1alpha1 =
+            serde_json::json!({"apiVersion": "wgpolicyk8s.io/v1alpha1", "kind": "PolicyReport"});
+        assert_eq!(
+            presets
+                .for_object(&v1alpha1)
+                .and_then(|p| p.ingester().metadata.name.as_deref()),
+            Some("kyverno-policyreport-v1alpha1")
+        );
+        assert!(presets
+            .for_object(&serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment"}))
+            .is_none());
+    }
+}

@@ -204,6 +204,22 @@ impl Report {
             s.observations,
             by_severity.join(", ")
         );
+        let by_category: Vec<String> = vigil_model::Category::ALL
+            .iter()
+            .filter_map(|cat| {
+                let n = self
+                    .observations
+                    .iter()
+                    .filter(|o| o.candidate.spec.category == *cat)
+                    .count();
+                (n > 0).then(|| format!("{cat} {n}"))
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "                by category: {}",
+            by_category.join(", ")
+        );
         let _ = writeln!(out, "  anomalies     {}", s.anomalies);
         if s.late > 0 {
             let _ = writeln!(

@@ -31,6 +31,8 @@ fn demo_shows_the_incident_and_its_anomalies() {
         "checkout-6d8f7b9c5d-x7k2p",
         "prometheus-k8s-0",
         "SUMMARY",
+        "by category: security 8",
+        "trivy",
     ] {
         assert!(
             stdout.contains(expected),

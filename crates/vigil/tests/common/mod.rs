@@ -354,11 +354,15 @@ pub fn word(i: usize) -> String {
     format!("x{s}")
 }
 
-/// The start of the current hour plus a second: with a 1h dedup window, every
-/// event of a test falls into one window, whenever the test runs.
+/// The start of the hour the test process started in, plus a second: with a
+/// 1h dedup window every event of a test falls into one window, even when the
+/// test runs across the hour (the value is taken once per process).
 pub fn window_time() -> k8s_openapi::jiff::Timestamp {
-    let now = k8s_openapi::jiff::Timestamp::now().as_second();
-    k8s_openapi::jiff::Timestamp::from_second(now - now % 3600 + 1).expect("valid time")
+    static AT: std::sync::OnceLock<k8s_openapi::jiff::Timestamp> = std::sync::OnceLock::new();
+    *AT.get_or_init(|| {
+        let now = k8s_openapi::jiff::Timestamp::now().as_second();
+        k8s_openapi::jiff::Timestamp::from_second(now - now % 3600 + 1).expect("valid time")
+    })
 }
 
 pub fn labels_of(obs: &vigil_model::Observation) -> BTreeMap<String, String> {

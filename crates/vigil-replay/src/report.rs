@@ -186,35 +186,18 @@ impl Report {
             reasons.join(", ")
         );
         let _ = writeln!(out, "  deduplicated  {}", s.deduped);
-        let by_severity: Vec<String> = Severity::ALL
-            .iter()
-            .rev()
-            .filter_map(|sev| {
-                let n = self
-                    .observations
-                    .iter()
-                    .filter(|o| o.candidate.spec.severity == *sev)
-                    .count();
-                (n > 0).then(|| format!("{sev} {n}"))
-            })
-            .collect();
+        let by_severity = self.tally(Severity::ALL.iter().rev().copied(), |o| {
+            o.candidate.spec.severity
+        });
         let _ = writeln!(
             out,
             "  observations  {} ({})",
             s.observations,
             by_severity.join(", ")
         );
-        let by_category: Vec<String> = vigil_model::Category::ALL
-            .iter()
-            .filter_map(|cat| {
-                let n = self
-                    .observations
-                    .iter()
-                    .filter(|o| o.candidate.spec.category == *cat)
-                    .count();
-                (n > 0).then(|| format!("{cat} {n}"))
-            })
-            .collect();
+        let by_category = self.tally(vigil_model::Category::ALL.iter().copied(), |o| {
+            o.candidate.spec.category
+        });
         let _ = writeln!(
             out,
             "                by category: {}",
@@ -239,6 +222,23 @@ impl Report {
             );
         }
         out
+    }
+}
+
+impl Report {
+    /// `"<value> <count>"` for each value (in the order given) that some
+    /// Observation has.
+    fn tally<T: PartialEq + std::fmt::Display>(
+        &self,
+        values: impl Iterator<Item = T>,
+        of: impl Fn(&ReplayedObservation) -> T,
+    ) -> Vec<String> {
+        values
+            .filter_map(|v| {
+                let n = self.observations.iter().filter(|o| of(o) == v).count();
+                (n > 0).then(|| format!("{v} {n}"))
+            })
+            .collect()
     }
 }
 

@@ -173,15 +173,14 @@ pub fn replay(inputs: Vec<Parsed>, options: &ReplayOptions) -> Report {
                 let candidate = o.candidate(&options.events.fallback_namespace, audience);
                 let at = o.spec.detected_at.as_ref().map_or(engine.now, |t| t.0);
                 // Dedup by the deterministic name, as the API server would (409).
-                let outcome = if engine.by_name.contains_key(&candidate.name) {
-                    Outcome::Repeat(vigil_pipeline::Repeat {
-                        name: candidate.name.clone(),
-                        namespace: candidate.namespace.clone(),
-                        occurrences: 2,
+                let outcome = match engine.by_name.get(&candidate.name) {
+                    Some(&index) => Outcome::Repeat(vigil_pipeline::Repeat {
+                        occurrences: engine.observations[index].occurrences + 1,
+                        name: candidate.name,
+                        namespace: candidate.namespace,
                         last_seen: at,
-                    })
-                } else {
-                    Outcome::Emit(Box::new(candidate))
+                    }),
+                    None => Outcome::Emit(Box::new(candidate)),
                 };
                 engine.outcome(outcome, at, &origin, 1);
             }

@@ -308,3 +308,23 @@ fn the_trivy_report_becomes_one_observation_per_critical_or_high_cve() {
         trivy.iter().map(|o| o.candidate.name.as_str()).collect();
     assert_eq!(names.len(), 5);
 }
+
+#[test]
+fn a_report_scanned_again_counts_each_finding_again() {
+    let text = demo::FILES
+        .iter()
+        .find(|(name, _)| name.ends_with("trivy.json"))
+        .expect("the Trivy report")
+        .1;
+    let scans = (0..3)
+        .map(|_| input::parse("trivy.json", text, input::Format::Auto))
+        .collect();
+    let report = replay(scans, &ReplayOptions::default());
+    assert_eq!(report.summary.observations, 5, "{:?}", report.summary);
+    assert_eq!(report.summary.deduped, 10);
+    assert!(
+        report.observations.iter().all(|o| o.occurrences == 3),
+        "three scans, three occurrences each"
+    );
+    assert!(report.summary.balanced(), "{:?}", report.summary);
+}

@@ -53,9 +53,18 @@ pub struct Presets {
 }
 
 impl Presets {
-    /// Loads the shipped presets; a preset that does not load is a build
-    /// defect (a test loads them all), so it is reported, not skipped silently.
-    pub fn shipped() -> Result<Presets, String> {
+    /// The shipped presets, parsed once per process; a preset that does not
+    /// load is a build defect (a test loads them all), so it is reported, not
+    /// skipped silently.
+    pub fn shipped() -> Result<&'static Presets, String> {
+        static SHIPPED: std::sync::OnceLock<Result<Presets, String>> = std::sync::OnceLock::new();
+        SHIPPED
+            .get_or_init(Presets::load)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn load() -> Result<Presets, String> {
         let mut by_resource = Vec::new();
         for (name, text) in FILES {
             let preset = Preset::load(text).map_err(|e| format!("preset {name}: {e}"))?;

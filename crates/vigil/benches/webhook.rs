@@ -12,6 +12,10 @@
 //! so after the first it is a repeat folded into one Observation: this
 //! measures the intake and the pipeline, not the API server's write rate.
 //! The load generator shares the machine's cores with the agent.
+//!
+//! `VIGIL_BENCH_TLS=1` (`bench/run webhook-tls`): the same over https (the
+//! listener with `webhooks.tls`, a P-256 server certificate; the clients'
+//! handshakes happen once per kept-alive connection).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -19,9 +23,10 @@ mod common;
 mod webhook_client;
 
 use common::{grant_agent, Agent};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil_test_support::{Plane, TestUser};
-use webhook_client::Conn;
+use webhook_client::{Certs, Conn};
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -69,6 +74,7 @@ async fn phase(
     connections: usize,
     alerts_per_request: usize,
     duration: Duration,
+    tls: Option<Arc<rustls::ClientConfig>>,
 ) -> Phase {
     let line = alert(namespace);
     let body = bytes::Bytes::from(
@@ -80,9 +86,9 @@ async fn phase(
     let stop = start + duration;
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
-            let (address, body) = (address.to_string(), body.clone());
+            let (address, body, tls) = (address.to_string(), body.clone(), tls.clone());
             tokio::spawn(async move {
-                let mut conn = Conn::open(&address).await.expect("connect");
+                let mut conn = Conn::open_with(&address, tls).await.expect("connect");
                 let headers = [
                     ("content-type", "application/x-ndjson"),
                     ("authorization", "Bearer bench-token"),
@@ -152,8 +158,23 @@ async fn main() {
     std::fs::create_dir_all(&dir).expect("bench dir");
     let token = dir.join("token");
     std::fs::write(&token, "bench-token\n").expect("token");
+    let tls = env_or("VIGIL_BENCH_TLS", 0) == 1;
+    let (tls_section, client) = if tls {
+        let certs = Certs::make(&dir.join("certs"));
+        let p = |f: &str| certs.path(f).display().to_string();
+        (
+            format!(
+                "  tls: {{certFile: {}, keyFile: {}}}\n",
+                p("server.crt"),
+                p("server.key")
+            ),
+            Some(certs.client(None)),
+        )
+    } else {
+        (String::new(), None)
+    };
     let config = format!(
-        "dedup:\n  window: 1h\nwebhooks:\n  endpoints:\n  - name: falco\n    kind: falco\n    auth: {{bearerTokenFile: {}}}\n    \
+        "dedup:\n  window: 1h\nwebhooks:\n{tls_section}  endpoints:\n  - name: falco\n    kind: falco\n    auth: {{bearerTokenFile: {}}}\n    \
          rateLimit: {{requestsPerSecond: 1000000, burst: 1000000}}\n",
         token.display()
     );
@@ -177,6 +198,7 @@ async fn main() {
         connections,
         1,
         Duration::from_secs(1),
+        client.clone(),
     )
     .await;
     let phases = [
@@ -187,6 +209,7 @@ async fn main() {
             connections,
             1,
             duration,
+            client.clone(),
         )
         .await,
         phase(
@@ -196,6 +219,7 @@ async fn main() {
             connections / 4,
             100,
             duration,
+            client.clone(),
         )
         .await,
     ];
@@ -207,7 +231,8 @@ async fn main() {
 
     println!();
     println!(
-        "| webhook intake, Falco alerts, loopback, {connections} connections (batches: {}) | |",
+        "| webhook intake, Falco alerts, loopback {}, {connections} connections (batches: {}) | |",
+        if tls { "https" } else { "http" },
         connections / 4
     );
     println!("|---|---|");

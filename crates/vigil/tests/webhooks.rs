@@ -5,7 +5,11 @@
 //! the queue is refused with `Retry-After` and nothing goes unaccounted; a
 //! SIGTERM drains what was accepted; the listener over TLS and mTLS; and
 //! kube-apiserver's own audit webhook backend (a sender no one here wrote)
-//! reaches the agent over https with its bearer token.
+//! reaches the agent over https with its bearer token. Also: gzip bodies
+//! (the shared Falco fixtures, as `compress_uploads` sends them), secrets
+//! rotated in a Kubernetes Secret and in a file without a restart,
+//! per-endpoint client certificates and a certificate reloaded from its
+//! files.
 
 mod common;
 #[path = "common/webhook_client.rs"]
@@ -1144,4 +1148,392 @@ fn http_request(method: &str, uri: &str) -> hyper::Request<Vec<u8>> {
         .uri(uri)
         .body(Vec::new())
         .expect("request")
+}
+
+/// `body` gzip-compressed, with the gzip CLI.
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("gzip")
+        .args(["-c", "-n"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let body = body.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&body).expect("gzip stdin"));
+    let out = child.wait_with_output().expect("gzip");
+    writer.join().expect("writer");
+    assert!(out.status.success(), "gzip failed");
+    out.stdout
+}
+
+/// The shared Falco fixtures (`../shared/fixtures/falco/`), as Falco sends
+/// them with `compress_uploads: true`: each file gzipped as one JSON-lines
+/// body. Each is accepted whole and goes through the pipeline; a corrupt
+/// gzip body is 400, one over `maxBodyBytes` once decompressed is 413, an
+/// encoding other than gzip 415.
+#[tokio::test]
+async fn falco_bodies_sent_gzipped_are_decoded() {
+    let plane = Plane::get().await;
+    let admin = plane.client(TestUser::Admin).await;
+    let ns = plane.namespace("webhook-gzip").await;
+    grant_agent(&admin, &ns).await;
+    let token = token_file("gzip");
+    let agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &config(&token, "    maxBodyBytes: 65536\n"),
+        &["--webhook-listen", "127.0.0.1:0"],
+        true,
+    );
+    agent.wait_ready(true).await;
+    let dir = repo_root().join("../shared/fixtures/falco");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl" || e == "json"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no fixtures in {}", dir.display());
+    let mut spaces = Namespaces {
+        prefix: ns.clone(),
+        seen: BTreeSet::new(),
+    };
+    let headers = |auth: &str| {
+        vec![
+            ("content-type", "application/x-ndjson".to_string()),
+            ("content-encoding", "gzip".to_string()),
+            ("authorization", auth.to_string()),
+        ]
+    };
+    let address = agent.webhook_address.clone().expect("webhook listener");
+    let send = |body: Vec<u8>, encoding: &'static str| {
+        let address = address.clone();
+        async move {
+            let mut h = headers(&bearer());
+            h[1].1 = encoding.to_string();
+            let h: Vec<(&str, &str)> = h.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            post_once(&address, "/webhooks/falco", &h, body).await
+        }
+    };
+    let mut total = 0u64;
+    for file in &files {
+        let docs: Vec<Value> = documents(file)
+            .into_iter()
+            .map(|d| spaces.falco(d))
+            .collect();
+        for d in &docs {
+            FalcoAlert::from_value(d.clone())
+                .unwrap_or_else(|e| panic!("{}: not an alert: {e}", file.display()));
+        }
+        let plain = ndjson(&docs);
+        let body = gzip(plain.as_bytes());
+        let r = send(body, "gzip").await;
+        assert_eq!(
+            (r.status, r.accepted()),
+            (202, docs.len() as u64),
+            "{}: {}",
+            file.display(),
+            r.body
+        );
+        total += docs.len() as u64;
+    }
+    // Every accepted alert went through the pipeline, exactly once.
+    let settled = agent.wait_settled(total as f64).await;
+    assert_eq!(settled.received, total as f64, "{settled:?}");
+    assert_eq!(
+        agent
+            .metric("vigil_webhook_records_accepted_total{endpoint=\"falco\"}")
+            .await,
+        total as f64
+    );
+    // Corrupt: the fixture's gzip body cut short.
+    let plain = ndjson(&documents(&files[0]));
+    let mut cut = gzip(plain.as_bytes());
+    cut.truncate(cut.len() / 2);
+    let r = send(cut, "gzip").await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("corrupt gzip body"), "{}", r.body);
+    // 1 MiB of blanks after an alert: ~1 KiB compressed, over 64 KiB decoded.
+    let bomb = format!(
+        "{}{}",
+        plain.lines().next().expect("alert"),
+        " ".repeat(1 << 20)
+    );
+    let r = send(gzip(bomb.as_bytes()), "gzip").await;
+    assert_eq!(r.status, 413, "{}", r.body);
+    let r = send(gzip(plain.as_bytes()), "br").await;
+    assert_eq!(r.status, 415, "{}", r.body);
+}
+
+/// Posts one Falco alert to `path` with `token` until `want` is answered or
+/// the deadline passes; the last status.
+async fn poll_status(address: &str, path: &str, token: &str, want: u16) -> u16 {
+    let alert = json!({
+        "rule": "Rotation probe", "priority": "Notice", "output": "rotation", "time": "2024-03-01T10:00:00Z",
+    })
+    .to_string();
+    let auth = format!("Bearer {token}");
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let r = post_once(
+            address,
+            path,
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            alert.clone(),
+        )
+        .await;
+        if r.status == want || Instant::now() >= deadline {
+            return r.status;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Endpoint secrets rotate without a restart: a token in a Kubernetes
+/// Secret (`bearerTokenSecretRef`, read and watched with RBAC for that one
+/// Secret) and a token in a file (`bearerTokenFile`, re-read when it
+/// changes). After each update the new token is accepted and the old one
+/// refused (no grace period).
+#[tokio::test]
+async fn webhook_secrets_rotate_without_a_restart() {
+    let plane = Plane::get().await;
+    let admin = plane.client(TestUser::Admin).await;
+    let ns = plane.namespace("webhook-rotate").await;
+    grant_agent(&admin, &ns).await;
+    // Least privilege: the agent may read and watch that one Secret only.
+    let role = format!(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: vigil-webhook-secrets, namespace: {ns}}}\n\
+         rules: [{{apiGroups: [\"\"], resources: [secrets], resourceNames: [webhook-token], verbs: [get, list, watch]}}]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: vigil-webhook-secrets, namespace: {ns}}}\n\
+         roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: vigil-webhook-secrets}}\n\
+         subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: vigil}}]\n"
+    );
+    vigil_test_support::apply_yaml(&admin, &role, &ns)
+        .await
+        .expect("role for the Secret");
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    let secret = |token: &str| -> Secret {
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "webhook-token"},
+            "stringData": {"token": format!("{token}\n")},
+        }))
+        .expect("secret")
+    };
+    secrets
+        .create(&PostParams::default(), &secret("old-secret-token"))
+        .await
+        .expect("create Secret");
+    let file = scratch("rotate").join("token");
+    std::fs::write(&file, "old-file-token\n").expect("token file");
+    let yaml = format!(
+        "webhooks:\n  endpoints:\n  \
+         - {{name: from-secret, kind: falco, auth: {{bearerTokenSecretRef: {{name: webhook-token, key: token}}}}}}\n  \
+         - {{name: from-file, kind: falco, auth: {{bearerTokenFile: {}}}}}\n",
+        file.display()
+    );
+    let agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &yaml,
+        &["--webhook-listen", "127.0.0.1:0"],
+        true,
+    );
+    agent.wait_ready(true).await;
+    let address = agent.webhook_address.clone().expect("webhook listener");
+    let (s, f) = ("/webhooks/from-secret", "/webhooks/from-file");
+    assert_eq!(poll_status(&address, s, "old-secret-token", 202).await, 202);
+    assert_eq!(poll_status(&address, f, "old-file-token", 202).await, 202);
+    assert_eq!(poll_status(&address, s, "new-secret-token", 401).await, 401);
+
+    // The Secret updated: the watch delivers it.
+    let mut current = secrets.get("webhook-token").await.expect("get");
+    current.string_data = Some(BTreeMap::from([(
+        "token".to_string(),
+        "new-secret-token".to_string(),
+    )]));
+    current.data = None;
+    secrets
+        .replace("webhook-token", &PostParams::default(), &current)
+        .await
+        .expect("update Secret");
+    assert_eq!(
+        poll_status(&address, s, "new-secret-token", 202).await,
+        202,
+        "the new token was never accepted\n{}",
+        agent.log()
+    );
+    assert_eq!(poll_status(&address, s, "old-secret-token", 401).await, 401);
+
+    // The file rewritten: the next poll reads it.
+    std::fs::write(&file, "new-file-token\n").expect("rotate file");
+    assert_eq!(
+        poll_status(&address, f, "new-file-token", 202).await,
+        202,
+        "the new file token was never accepted\n{}",
+        agent.log()
+    );
+    assert_eq!(poll_status(&address, f, "old-file-token", 401).await, 401);
+
+    // A Secret whose key disappears keeps the last token in force.
+    let mut current = secrets.get("webhook-token").await.expect("get");
+    current.data = Some(BTreeMap::from([(
+        "other".to_string(),
+        k8s_openapi::ByteString(b"x".to_vec()),
+    )]));
+    secrets
+        .replace("webhook-token", &PostParams::default(), &current)
+        .await
+        .expect("update Secret");
+    let deadline = Instant::now() + DEADLINE;
+    while !agent.log().contains("webhook secret not reloaded") {
+        assert!(Instant::now() < deadline, "no warning\n{}", agent.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(poll_status(&address, s, "new-secret-token", 202).await, 202);
+    let log = agent.log();
+    assert!(log.contains("webhook secret rotated"), "{log}");
+    for t in [
+        "old-secret-token",
+        "new-secret-token",
+        "old-file-token",
+        "new-file-token",
+    ] {
+        assert!(!log.contains(t), "a token in the log: {t}");
+    }
+}
+
+/// The end-entity certificate the listener at `address` presents.
+async fn presented_certificate(address: &str, certs: &Certs) -> Vec<u8> {
+    let tcp = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let tls = tokio_rustls::TlsConnector::from(certs.client(None))
+        .connect(name, tcp)
+        .await
+        .expect("handshake");
+    tls.get_ref()
+        .1
+        .peer_certificates()
+        .expect("server certificate")[0]
+        .to_vec()
+}
+
+fn certificate_der(path: &Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .expect("certificate file")
+        .next()
+        .expect("a certificate")
+        .expect("PEM")
+        .to_vec()
+}
+
+/// One TLS listener, `clientAuth: optional`: the endpoint with `mtls: true`
+/// answers 403 to a connection without a client certificate and takes one
+/// with a certificate from the CA; the other endpoint takes connections
+/// without one; a certificate from another CA still fails the handshake.
+/// Then the certificate files are replaced (key first, so for a moment
+/// they do not match) and new connections get the new certificate, with no
+/// restart.
+#[tokio::test]
+async fn per_endpoint_client_certificates_and_certificate_reload() {
+    let plane = Plane::get().await;
+    let admin = plane.client(TestUser::Admin).await;
+    let ns = plane.namespace("webhook-mtls-endpoint").await;
+    grant_agent(&admin, &ns).await;
+    let certs = Certs::make(&scratch("reload-certs"));
+    let p = |f: &str| certs.path(f).display().to_string();
+    std::fs::copy(p("server.crt"), p("serving.crt")).expect("copy");
+    std::fs::copy(p("server.key"), p("serving.key")).expect("copy");
+    let token = token_file("mtls-endpoint");
+    let yaml = format!(
+        "webhooks:\n  tls: {{certFile: {}, keyFile: {}, clientCAFile: {}, clientAuth: optional}}\n  endpoints:\n  \
+         - {{name: strict, kind: falco, mtls: true, auth: {{none: true}}}}\n  \
+         - {{name: open, kind: falco, auth: {{bearerTokenFile: {}}}}}\n",
+        p("serving.crt"),
+        p("serving.key"),
+        p("ca.crt"),
+        token.display()
+    );
+    let agent = Agent::start_with(
+        &plane.kubeconfig(TestUser::Vigil),
+        &ns,
+        &yaml,
+        &["--webhook-listen", "127.0.0.1:0"],
+        true,
+    );
+    agent.wait_ready(true).await;
+    let address = agent.webhook_address.clone().expect("webhook listener");
+    let alert = json!({
+        "rule": "Endpoint mTLS", "priority": "Notice", "output": "mtls", "time": "2024-03-01T10:00:00Z",
+    })
+    .to_string();
+    let post = |path: &'static str, who: Option<&'static str>| {
+        let (address, alert, tls) = (address.clone(), alert.clone(), certs.client(who));
+        async move {
+            try_post_once(
+                &address,
+                Some(tls),
+                path,
+                &[
+                    ("content-type", "application/json"),
+                    ("authorization", &bearer()),
+                ],
+                alert,
+            )
+            .await
+        }
+    };
+    let r = post("/webhooks/strict", None)
+        .await
+        .expect("no certificate");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("client certificate"), "{}", r.body);
+    let r = post("/webhooks/open", None).await.expect("no certificate");
+    assert_eq!((r.status, r.accepted()), (202, 1), "{}", r.body);
+    let r = post("/webhooks/strict", Some("client"))
+        .await
+        .expect("client");
+    assert_eq!((r.status, r.accepted()), (202, 1), "{}", r.body);
+    let r = post("/webhooks/open", Some("client"))
+        .await
+        .expect("client");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let stranger = post("/webhooks/open", Some("stranger")).await;
+    assert!(stranger.is_err(), "another CA's certificate: {stranger:?}");
+
+    // Rotation: a new certificate (another subject and serial) and key.
+    assert_eq!(
+        presented_certificate(&address, &certs).await,
+        certificate_der(&certs.path("server.crt"))
+    );
+    certs.issue("rotated", "ca", "serverAuth");
+    std::fs::copy(p("rotated.key"), p("serving.key")).expect("new key");
+    std::fs::copy(p("rotated.crt"), p("serving.crt")).expect("new certificate");
+    let want = certificate_der(&certs.path("rotated.crt"));
+    let deadline = Instant::now() + DEADLINE;
+    while presented_certificate(&address, &certs).await != want {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was never served\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = post("/webhooks/strict", Some("client"))
+        .await
+        .expect("after rotation");
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert!(
+        agent.log().contains("webhook TLS certificate reloaded"),
+        "{}",
+        agent.log()
+    );
 }

@@ -183,11 +183,24 @@ impl Certs {
                 ],
             );
         }
+        let certs = Certs {
+            dir: dir.to_path_buf(),
+        };
         for (who, ca, usage) in [
             ("server", "ca", "serverAuth"),
             ("client", "ca", "clientAuth"),
             ("stranger", "other-ca", "clientAuth"),
         ] {
+            certs.issue(who, ca, usage);
+        }
+        certs
+    }
+
+    /// `<who>.crt` and `<who>.key` (subject `CN=<who>`, a SAN for
+    /// 127.0.0.1, `usage` the extended key usage), signed by `<ca>.crt`.
+    pub fn issue(&self, who: &str, ca: &str, usage: &str) {
+        let dir = self.dir.as_path();
+        {
             let ext = format!("{who}.ext");
             std::fs::write(
                 dir.join(&ext),
@@ -238,9 +251,6 @@ impl Certs {
                     &crt,
                 ],
             );
-        }
-        Certs {
-            dir: dir.to_path_buf(),
         }
     }
 

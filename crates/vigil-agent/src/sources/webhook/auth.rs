@@ -33,6 +33,44 @@ pub enum Auth {
         key: Vec<u8>,
         header: HeaderName,
     },
+    /// The secret is not loaded (yet): every request is refused.
+    Unavailable,
+}
+
+/// How a secret's bytes authenticate a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scheme {
+    /// `Authorization: Bearer <secret>`.
+    Bearer,
+    /// `<header>: sha256=<hex HMAC-SHA256(secret, body)>`.
+    Hmac(HeaderName),
+}
+
+impl Scheme {
+    /// The endpoint's authentication with `secret` (the bytes of the file or
+    /// of the Secret's key, one trailing newline removed). The error never
+    /// quotes the secret.
+    pub fn auth(&self, secret: &[u8]) -> Result<Auth, &'static str> {
+        if secret.is_empty() {
+            return Err("the secret is empty");
+        }
+        match self {
+            Scheme::Bearer => Auth::bearer(secret),
+            Scheme::Hmac(header) => Ok(Auth::hmac(secret.to_vec(), header.clone())),
+        }
+    }
+}
+
+/// A secret's bytes with one trailing newline (`\n` or `\r\n`) removed:
+/// `echo token > file` and `kubectl create secret --from-file` both work.
+pub fn trim_secret(mut bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.ends_with(b"\n") {
+        bytes.pop();
+        if bytes.ends_with(b"\r") {
+            bytes.pop();
+        }
+    }
+    bytes
 }
 
 impl std::fmt::Debug for Auth {
@@ -41,6 +79,7 @@ impl std::fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Bearer { .. } => f.write_str("Bearer { token: <redacted> }"),
             Auth::Hmac { header, .. } => write!(f, "Hmac {{ header: {header}, key: <redacted> }}"),
+            Auth::Unavailable => f.write_str("Unavailable"),
         }
     }
 }
@@ -78,6 +117,16 @@ impl Auth {
         Auth::Hmac { key, header }
     }
 
+    /// SHA-256 of the secret in force (zero without one): tells a reloaded
+    /// secret from the current one without keeping another copy.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        match self {
+            Auth::Bearer { digest } => *digest,
+            Auth::Hmac { key, .. } => Sha256::digest(key).into(),
+            Auth::None | Auth::Unavailable => [0; 32],
+        }
+    }
+
     /// The `WWW-Authenticate` challenge of a 401, if the scheme has one.
     pub fn challenge(&self) -> Option<&'static str> {
         match self {
@@ -101,6 +150,7 @@ impl Auth {
                 }
             }
             Auth::Hmac { header, .. } => signature(headers, header).map(|_| ()),
+            Auth::Unavailable => Err(Denied::Wrong),
         }
     }
 

@@ -1,8 +1,10 @@
 //! The `webhooks` section of the agent's configuration and its validation:
 //! every value checked at start, errors naming the key
-//! (`webhooks.endpoints[1].auth: ...`), secrets read from their files once.
+//! (`webhooks.endpoints[1].auth: ...`). Secrets in files are read here (and
+//! re-read when they change, see [`super::secrets`]); secrets in Kubernetes
+//! Secrets are read when the intake starts.
 
-use super::auth::Auth;
+use super::auth::{trim_secret, Auth, Scheme};
 use super::tls::{TlsSection, TlsSettings};
 use crate::config::{invalid, is_dns_label, ConfigError};
 use axum::http::HeaderName;
@@ -51,8 +53,8 @@ pub enum EndpointKind {
     /// The API server's audit webhook backend: an `EventList` (or one
     /// `Event`, or JSON lines of Events).
     Audit,
-    /// Any JSON mapped by an Ingester's mapping: declared in the shape, not
-    /// served yet (it needs the Ingester controller); refused at validation.
+    /// Any JSON, mapped by an Ingester's mapping: only webhook Ingesters
+    /// declare these (the configuration file has no mapping to give).
     Generic,
 }
 
@@ -66,8 +68,9 @@ impl EndpointKind {
     }
 }
 
-/// One endpoint as written in the file.
-#[derive(Debug, Clone, Deserialize)]
+/// One endpoint as written in the file (and as the Ingester controller
+/// declares one through [`super::IntakeHandle::upsert`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointSection {
     /// 1-63 characters of a-z, 0-9 and `-`; the `endpoint` metric label.
@@ -93,18 +96,54 @@ pub struct EndpointSection {
     /// Audit endpoints only: which events go on to the rules.
     #[serde(default)]
     pub audit: Option<AuditEndpointSection>,
+    /// Only requests whose connection presented a client certificate
+    /// verified against `webhooks.tls.clientCAFile` (else 403).
+    #[serde(default)]
+    pub mtls: bool,
 }
 
-/// Exactly one of `bearerTokenFile`, `hmacSecretFile` (+ `header`), `none: true`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A key of a Kubernetes Secret in the agent's namespace.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretRef {
+    pub name: String,
+    pub key: String,
+}
+
+/// Where an endpoint's secret comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// A file (a mounted Secret): re-read when its contents change.
+    File(String),
+    /// A Secret in the agent's namespace, read through the API and watched.
+    Kubernetes(SecretRef),
+}
+
+/// An endpoint's secret: where it is and how it authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub source: SecretSource,
+    pub scheme: Scheme,
+    /// The configuration key, for errors (`webhooks.endpoints[0].auth.bearerTokenSecretRef`).
+    pub key: String,
+}
+
+/// Exactly one of `bearerTokenFile`, `bearerTokenSecretRef`, `hmacSecretFile`,
+/// `hmacSecretRef` (the HMAC ones with an optional `header`), `none: true`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AuthSection {
     /// File holding the token (`Authorization: Bearer <token>`), e.g. a
     /// mounted Secret key. One trailing newline is ignored.
     pub bearer_token_file: Option<String>,
+    /// The token in a Secret of the agent's namespace, watched: an update
+    /// takes effect at once.
+    pub bearer_token_secret_ref: Option<SecretRef>,
     /// File holding the HMAC-SHA256 key; the request carries
     /// `sha256=<hex of HMAC(key, body)>` in `header`.
     pub hmac_secret_file: Option<String>,
+    /// The HMAC key in a Secret of the agent's namespace, watched.
+    pub hmac_secret_ref: Option<SecretRef>,
     /// The signature header (HMAC only). Default `X-Signature`.
     pub header: Option<String>,
     /// Explicitly unauthenticated.
@@ -112,7 +151,7 @@ pub struct AuthSection {
 }
 
 /// Requests per second per endpoint (token bucket): over it, 429.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct WebhookRateLimit {
     pub requests_per_second: f64,
@@ -129,7 +168,7 @@ impl Default for WebhookRateLimit {
 }
 
 /// The audit endpoint's event filter, before the audit rules.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AuditEndpointSection {
     /// Default `[ResponseComplete]`: one event per request, with its response code.
@@ -163,7 +202,13 @@ pub struct WebhookEndpoint {
     pub name: String,
     pub kind: EndpointKind,
     pub path: String,
+    /// The credentials as loaded at validation ([`Auth::Unavailable`] for a
+    /// Secret, read when the intake starts).
     pub auth: Auth,
+    /// Where the secret is, to re-read it; `None` for `none: true`.
+    pub credentials: Option<Credentials>,
+    /// Requests need a verified client certificate.
+    pub mtls: bool,
     pub max_body_bytes: usize,
     pub queue_capacity: usize,
     pub max_in_flight_bytes: usize,
@@ -209,6 +254,10 @@ impl WebhooksSection {
             Some(tls) => Some(tls.load(&format!("{key}.tls"))?),
             None => None,
         };
+        let client_ca = tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
+        for (i, e) in endpoints.iter().enumerate() {
+            check_mtls(e, client_ca, &format!("{key}.endpoints[{i}]"))?;
+        }
         Ok(WebhookSettings {
             listen: self.listen,
             shutdown_timeout,
@@ -218,8 +267,24 @@ impl WebhooksSection {
     }
 }
 
+/// An endpoint requiring client certificates needs a listener that asks for them.
+pub(super) fn check_mtls(
+    e: &WebhookEndpoint,
+    client_ca: bool,
+    at: &str,
+) -> Result<(), ConfigError> {
+    if e.mtls && !client_ca {
+        return Err(invalid(
+            &format!("{at}.mtls"),
+            "needs webhooks.tls with clientCAFile (the listener must ask for client certificates)",
+        ));
+    }
+    Ok(())
+}
+
 impl EndpointSection {
-    fn validate(&self, at: &str) -> Result<WebhookEndpoint, ConfigError> {
+    /// Checks the endpoint; `at` is its key (`webhooks.endpoints[1]`).
+    pub fn validate(&self, at: &str) -> Result<WebhookEndpoint, ConfigError> {
         let key = |k: &str| format!("{at}.{k}");
         if !is_dns_label(&self.name) {
             return Err(invalid(
@@ -230,11 +295,11 @@ impl EndpointSection {
                 ),
             ));
         }
-        if self.kind == EndpointKind::Generic {
+        if self.kind == EndpointKind::Generic && at.starts_with("webhooks.") {
             return Err(invalid(
                 &key("kind"),
-                "generic is not served yet: it maps with an Ingester's mapping, which needs the \
-                 Ingester controller; use falco or audit",
+                "generic endpoints map pushed JSON with a mapping: declare them as webhook \
+                 Ingesters (docs/INGESTERS.md); the configuration file takes falco or audit",
             ));
         }
         let path = match &self.path {
@@ -250,7 +315,7 @@ impl EndpointSection {
                 ),
             ));
         }
-        let auth = match &self.auth {
+        let (auth, credentials) = match &self.auth {
             Some(a) => a.load(&key("auth"))?,
             None => {
                 return Err(invalid(
@@ -313,6 +378,8 @@ impl EndpointSection {
             kind: self.kind,
             path,
             auth,
+            credentials,
+            mtls: self.mtls,
             max_body_bytes,
             queue_capacity,
             max_in_flight_bytes,
@@ -359,10 +426,12 @@ fn audit_filter(
 }
 
 impl AuthSection {
-    fn load(&self, at: &str) -> Result<Auth, ConfigError> {
+    fn load(&self, at: &str) -> Result<(Auth, Option<Credentials>), ConfigError> {
         let chosen = [
             self.bearer_token_file.is_some(),
+            self.bearer_token_secret_ref.is_some(),
             self.hmac_secret_file.is_some(),
+            self.hmac_secret_ref.is_some(),
             self.none,
         ]
         .into_iter()
@@ -371,20 +440,18 @@ impl AuthSection {
         if chosen != 1 {
             return Err(invalid(
                 at,
-                "exactly one of bearerTokenFile, hmacSecretFile or none: true",
+                "exactly one of bearerTokenFile, bearerTokenSecretRef, hmacSecretFile, \
+                 hmacSecretRef or none: true",
             ));
         }
-        if self.header.is_some() && self.hmac_secret_file.is_none() {
-            return Err(invalid(&format!("{at}.header"), "only with hmacSecretFile"));
+        let hmac = self.hmac_secret_file.is_some() || self.hmac_secret_ref.is_some();
+        if self.header.is_some() && !hmac {
+            return Err(invalid(
+                &format!("{at}.header"),
+                "only with hmacSecretFile or hmacSecretRef",
+            ));
         }
-        if let Some(path) = &self.bearer_token_file {
-            let key = format!("{at}.bearerTokenFile");
-            let token = read_secret(path, &key)?;
-            return Auth::bearer(&token).map_err(|m| invalid(&key, format!("{path}: {m}")));
-        }
-        if let Some(path) = &self.hmac_secret_file {
-            let key = format!("{at}.hmacSecretFile");
-            let secret = read_secret(path, &key)?;
+        let scheme = if hmac {
             let header_text = self.header.as_deref().unwrap_or("X-Signature");
             let header = HeaderName::from_bytes(header_text.as_bytes()).map_err(|_| {
                 invalid(
@@ -392,24 +459,74 @@ impl AuthSection {
                     format!("{header_text:?} is not a header name"),
                 )
             })?;
-            return Ok(Auth::hmac(secret, header));
-        }
-        Ok(Auth::None)
+            Scheme::Hmac(header)
+        } else {
+            Scheme::Bearer
+        };
+        let (field, source) = if let Some(path) = &self.bearer_token_file {
+            ("bearerTokenFile", SecretSource::File(path.clone()))
+        } else if let Some(path) = &self.hmac_secret_file {
+            ("hmacSecretFile", SecretSource::File(path.clone()))
+        } else if let Some(r) = &self.bearer_token_secret_ref {
+            ("bearerTokenSecretRef", SecretSource::Kubernetes(r.clone()))
+        } else if let Some(r) = &self.hmac_secret_ref {
+            ("hmacSecretRef", SecretSource::Kubernetes(r.clone()))
+        } else {
+            return Ok((Auth::None, None));
+        };
+        let key = format!("{at}.{field}");
+        let auth = match &source {
+            SecretSource::File(path) => {
+                let secret = read_secret(path, &key)?;
+                scheme
+                    .auth(&secret)
+                    .map_err(|m| invalid(&key, format!("{path}: {m}")))?
+            }
+            SecretSource::Kubernetes(r) => {
+                check_secret_ref(r, &key)?;
+                Auth::Unavailable
+            }
+        };
+        Ok((
+            auth,
+            Some(Credentials {
+                source,
+                scheme,
+                key,
+            }),
+        ))
     }
+}
+
+/// A Secret's name (a DNS subdomain) and key (`[-._a-zA-Z0-9]+`).
+fn check_secret_ref(r: &SecretRef, key: &str) -> Result<(), ConfigError> {
+    let name_ok = !r.name.is_empty() && r.name.len() <= 253 && r.name.split('.').all(is_dns_label);
+    if !name_ok {
+        return Err(invalid(
+            &format!("{key}.name"),
+            format!("{:?} is not a Secret name", r.name),
+        ));
+    }
+    let key_ok = !r.key.is_empty()
+        && r.key.len() <= 253
+        && r.key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+    if !key_ok {
+        return Err(invalid(
+            &format!("{key}.key"),
+            format!("{:?} is not a Secret key", r.key),
+        ));
+    }
+    Ok(())
 }
 
 /// A secret file's bytes, one trailing newline (`\n` or `\r\n`) removed:
 /// `echo token > file` and `kubectl create secret --from-file` both work.
 /// The contents never appear in an error.
-fn read_secret(path: &str, key: &str) -> Result<Vec<u8>, ConfigError> {
-    let mut bytes =
-        std::fs::read(path).map_err(|e| invalid(key, format!("reading {path}: {e}")))?;
-    if bytes.ends_with(b"\n") {
-        bytes.pop();
-        if bytes.ends_with(b"\r") {
-            bytes.pop();
-        }
-    }
+pub(super) fn read_secret(path: &str, key: &str) -> Result<Vec<u8>, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|e| invalid(key, format!("reading {path}: {e}")))?;
+    let bytes = trim_secret(bytes);
     if bytes.is_empty() {
         return Err(invalid(key, format!("{path} is empty")));
     }
@@ -513,7 +630,7 @@ mod tests {
                     "auth: {{bearerTokenFile: {token}, header: X-Sig}}"
                 )),
                 "webhooks.endpoints[1].auth.header",
-                "only with hmacSecretFile",
+                "only with hmacSecretFile or hmacSecretRef",
             ),
             (
                 ok(&format!(
@@ -598,6 +715,63 @@ mod tests {
         let (key, _) = key_of("webhooks:\n  shutdownTimeout: soon\n");
         assert_eq!(key, "webhooks.shutdownTimeout");
         assert!(AgentConfig::from_yaml("webhooks:\n  endpoints:\n  - {name: a, kind: falco, auth: {none: true}, maxBody: 1}\n").is_err(), "unknown keys are errors");
+    }
+
+    #[test]
+    fn secret_refs_mtls_and_client_auth_are_checked() {
+        let w = validate(
+            "webhooks:\n  endpoints:\n  - {name: a, kind: falco, auth: {bearerTokenSecretRef: {name: hooks.tokens, key: falco.token}}}\n  \
+             - {name: b, kind: falco, auth: {hmacSecretRef: {name: hooks, key: key}, header: X-Hub-Signature-256}}\n",
+        )
+        .expect("valid");
+        let [a, b] = &w.endpoints[..] else {
+            panic!("two endpoints")
+        };
+        // Read when the intake starts; until then nothing is accepted.
+        assert!(matches!(a.auth, Auth::Unavailable));
+        let c = a.credentials.as_ref().expect("credentials");
+        assert_eq!(
+            c.source,
+            SecretSource::Kubernetes(SecretRef {
+                name: "hooks.tokens".into(),
+                key: "falco.token".into()
+            })
+        );
+        assert_eq!(c.scheme, Scheme::Bearer);
+        assert_eq!(c.key, "webhooks.endpoints[0].auth.bearerTokenSecretRef");
+        assert_eq!(
+            b.credentials.as_ref().expect("credentials").scheme,
+            Scheme::Hmac(HeaderName::from_static("x-hub-signature-256"))
+        );
+        let one = |auth: &str| {
+            format!("webhooks:\n  endpoints:\n  - {{name: a, kind: falco, auth: {auth}}}\n")
+        };
+        let cases = [
+            (
+                one("{bearerTokenSecretRef: {name: Bad_Name, key: k}}"),
+                "webhooks.endpoints[0].auth.bearerTokenSecretRef.name",
+            ),
+            (
+                one("{hmacSecretRef: {name: ok, key: \"a/b\"}}"),
+                "webhooks.endpoints[0].auth.hmacSecretRef.key",
+            ),
+            (
+                one("{bearerTokenSecretRef: {name: a, key: k}, none: true}"),
+                "webhooks.endpoints[0].auth",
+            ),
+            (
+                one("{bearerTokenSecretRef: {name: a, key: k}, header: X-Sig}"),
+                "webhooks.endpoints[0].auth.header",
+            ),
+            (
+                "webhooks:\n  endpoints:\n  - {name: a, kind: falco, mtls: true, auth: {none: true}}\n".into(),
+                "webhooks.endpoints[0].mtls",
+            ),
+        ];
+        for (yaml, want) in cases {
+            assert_eq!(key_of(&yaml).0, want, "{yaml}");
+        }
+        assert!(AgentConfig::from_yaml(&one("{bearerTokenSecretRef: {name: a}}")).is_err());
     }
 
     #[test]

@@ -4,14 +4,16 @@
 //! fix the credentials), every answer counted by endpoint and code.
 
 use super::auth::Denied;
+use super::decode::{gunzip, DecodeError, Encoding};
 use super::limits::retry_after_secs;
+use super::registry::Registry;
+use super::tls::TlsPeer;
 use super::{parse, Batch, Endpoint};
 use crate::metrics::Metrics;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
 use axum::Router;
 use futures::StreamExt;
 use std::borrow::Cow;
@@ -26,49 +28,42 @@ const PARSE_INLINE_MAX: usize = 256 * 1024;
 /// cannot be one).
 const UNMATCHED: &str = "_unmatched";
 
-#[derive(Clone)]
-struct RouteState {
-    endpoint: Arc<Endpoint>,
-    tx: mpsc::Sender<Batch>,
+/// Bodies compressed to more than this are decoded off the async worker
+/// threads.
+const DECODE_INLINE_MAX: usize = 64 * 1024;
+
+/// One route for every endpoint: the registry finds the endpoint of the
+/// request's path when the request arrives, so endpoints can come and go
+/// while the server runs.
+pub(super) fn router(registry: Arc<Registry>) -> Router {
+    Router::new().fallback(dispatch).with_state(registry)
 }
 
-pub(super) fn router(
-    endpoints: &[Arc<Endpoint>],
-    tx: mpsc::Sender<Batch>,
-    metrics: Metrics,
-) -> Router {
-    let mut router = Router::new();
-    for e in endpoints {
-        let state = RouteState {
-            endpoint: e.clone(),
-            tx: tx.clone(),
-        };
-        router = router.route(&e.settings.path, any(handle).with_state(state));
-    }
-    router.fallback(move || {
-        let metrics = metrics.clone();
-        async move {
-            metrics
+async fn dispatch(State(registry): State<Arc<Registry>>, request: Request) -> Response {
+    match registry.lookup(request.uri().path()) {
+        Some(endpoint) => handle(&endpoint, &registry.tx, request).await,
+        None => {
+            registry
+                .metrics
                 .webhook_requests
                 .get_or_create(&Metrics::endpoint_code(UNMATCHED, 404))
                 .inc();
             json_error(StatusCode::NOT_FOUND, "no webhook endpoint at this path")
         }
-    })
+    }
 }
 
-async fn handle(State(s): State<RouteState>, request: Request) -> Response {
+async fn handle(e: &Arc<Endpoint>, tx: &mpsc::Sender<Batch>, request: Request) -> Response {
     let started = Instant::now();
-    let response = match accept(&s, request).await {
+    let response = match accept(e, tx, request).await {
         Ok(n) => (
             StatusCode::ACCEPTED,
             [(header::CONTENT_TYPE, "application/json")],
             format!("{{\"accepted\":{n}}}"),
         )
             .into_response(),
-        Err(refusal) => refusal.into_response(&s.endpoint),
+        Err(refusal) => refusal.into_response(e),
     };
-    let e = &s.endpoint;
     e.metrics
         .webhook_requests
         .get_or_create(&Metrics::endpoint_code(
@@ -134,7 +129,7 @@ impl Refusal {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.challenge {
-            if let Some(c) = e.settings.auth.challenge() {
+            if let Some(c) = e.auth().challenge() {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(c));
             }
         }
@@ -151,17 +146,34 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 }
 
 /// The checks, in order; the number of records enqueued.
-async fn accept(s: &RouteState, request: Request) -> Result<usize, Refusal> {
-    let e = &s.endpoint;
+async fn accept(
+    e: &Arc<Endpoint>,
+    tx: &mpsc::Sender<Batch>,
+    request: Request,
+) -> Result<usize, Refusal> {
     let (parts, body) = request.into_parts();
     if parts.method != Method::POST {
         return Err(Refusal::new(StatusCode::METHOD_NOT_ALLOWED, "only POST"));
     }
-    e.settings
-        .auth
-        .check_headers(&parts.headers)
+    if e.settings.mtls {
+        let verified = parts
+            .extensions
+            .get::<ConnectInfo<TlsPeer>>()
+            .is_some_and(|c| c.0.client_certificate);
+        if !verified {
+            return Err(Refusal::new(
+                StatusCode::FORBIDDEN,
+                "this endpoint requires a client certificate signed by the listener's client CA",
+            ));
+        }
+    }
+    // One snapshot of the credentials for the whole request, so that a
+    // rotation between the header check and the signature check cannot
+    // mix two secrets.
+    let auth = e.auth();
+    auth.check_headers(&parts.headers)
         .map_err(Refusal::unauthorized)?;
-    check_content_type(&parts.headers)?;
+    let encoding = check_content_type(&parts.headers)?;
     let max = e.settings.max_body_bytes;
     let declared = declared_length(&parts.headers)?;
     if declared.is_some_and(|n| n > max as u64) {
@@ -174,8 +186,12 @@ async fn accept(s: &RouteState, request: Request) -> Result<usize, Refusal> {
         )
         .retry_after(retry_after_secs(wait))
     })?;
-    // Room for the body: what it declares, else the most it may be.
-    let want = declared.map_or(max, |n| n as usize).max(1);
+    // Room for the body: what it declares, else the most it may be; a
+    // compressed one may decode to the most.
+    let want = match encoding {
+        Encoding::Gzip => max,
+        Encoding::Identity => declared.map_or(max, |n| n as usize).max(1),
+    };
     let _bytes = e
         .in_flight
         .clone()
@@ -188,10 +204,19 @@ async fn accept(s: &RouteState, request: Request) -> Result<usize, Refusal> {
             .retry_after(1)
         })?;
     let body = read_body(body, max, declared).await?;
-    e.settings
-        .auth
-        .verify_body(&parts.headers, &body)
+    // The signature is over the body as sent (compressed, if it is).
+    auth.verify_body(&parts.headers, &body)
         .map_err(Refusal::unauthorized)?;
+    let body = match encoding {
+        Encoding::Identity => body,
+        Encoding::Gzip if body.len() <= DECODE_INLINE_MAX => decoded(gunzip(&body, max), max)?,
+        Encoding::Gzip => {
+            let result = tokio::task::spawn_blocking(move || gunzip(&body, max))
+                .await
+                .map_err(|_| Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "decoding failed"))?;
+            decoded(result, max)?
+        }
+    };
     let kind = e.settings.kind;
     let parsed = if body.len() > PARSE_INLINE_MAX {
         tokio::task::spawn_blocking(move || parse::records(kind, &body))
@@ -234,7 +259,7 @@ async fn accept(s: &RouteState, request: Request) -> Result<usize, Refusal> {
         records,
         slots,
     };
-    s.tx.try_send(batch).map_err(|_| {
+    tx.try_send(batch).map_err(|_| {
         Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down")
             .retry_after(1)
             .records("shutting_down", n)
@@ -244,10 +269,24 @@ async fn accept(s: &RouteState, request: Request) -> Result<usize, Refusal> {
     Ok(n)
 }
 
+/// A decoded gzip body, or the refusal: 413 past `max`, 400 if corrupt.
+fn decoded(result: Result<Vec<u8>, DecodeError>, max: usize) -> Result<Vec<u8>, Refusal> {
+    result.map_err(|err| match err {
+        DecodeError::TooLarge => Refusal::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than the endpoint's {max} bytes once decompressed"),
+        ),
+        DecodeError::Corrupt(m) => {
+            Refusal::new(StatusCode::BAD_REQUEST, format!("corrupt gzip body: {m}"))
+        }
+    })
+}
+
 /// JSON, JSON lines, or plain text holding JSON lines (Falco without
 /// `json_output` sends text/plain); parameters (`charset`) are ignored.
-/// Compressed bodies are refused (the size limits are on what is read).
-fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
+/// Bodies may be gzip-compressed (`Content-Encoding: gzip`, Falco's
+/// `compress_uploads`); other encodings are refused.
+fn check_content_type(headers: &HeaderMap) -> Result<Encoding, Refusal> {
     const TAKEN: &[&str] = &[
         "application/json",
         "application/x-ndjson",
@@ -255,15 +294,20 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
         "application/x-jsonlines",
         "text/plain",
     ];
-    if let Some(encoding) = headers.get(header::CONTENT_ENCODING) {
-        if !encoding.as_bytes().eq_ignore_ascii_case(b"identity") {
-            return Err(Refusal::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "content encoding {:?} is not taken: send uncompressed bodies (Falco: compress_uploads: false)",
-                    String::from_utf8_lossy(encoding.as_bytes())
-                ),
-            ));
+    let mut encoding = Encoding::Identity;
+    for value in headers.get_all(header::CONTENT_ENCODING) {
+        match (Encoding::parse(value.as_bytes()), encoding) {
+            (Some(Encoding::Identity), _) => {}
+            (Some(Encoding::Gzip), Encoding::Identity) => encoding = Encoding::Gzip,
+            _ => {
+                return Err(Refusal::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    format!(
+                        "content encoding {:?} is not taken: send gzip or uncompressed bodies",
+                        String::from_utf8_lossy(value.as_bytes())
+                    ),
+                ))
+            }
         }
     }
     let value = headers
@@ -272,7 +316,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), Refusal> {
         .unwrap_or("");
     let essence = value.split(';').next().unwrap_or("").trim();
     if TAKEN.iter().any(|t| t.eq_ignore_ascii_case(essence)) {
-        Ok(())
+        Ok(encoding)
     } else {
         Err(Refusal::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

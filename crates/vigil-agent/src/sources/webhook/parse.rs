@@ -50,14 +50,25 @@ pub fn records(kind: EndpointKind, body: &[u8]) -> Result<Vec<WebhookRecord>, Li
                     out.push(WebhookRecord::Audit(Box::new(event.map_err(at)?)));
                 }
             }
-            EndpointKind::Generic => {
-                return Err(at(RecordError::new(
-                    "",
-                    vigil_pipeline::sources::Problem::Invalid(
-                        "generic endpoints are not served".into(),
-                    ),
-                )))
-            }
+            EndpointKind::Generic => match value {
+                Value::Object(_) | Value::Array(_) => {
+                    out.push(WebhookRecord::Generic(Box::new(value)))
+                }
+                other => {
+                    return Err(at(RecordError::new(
+                        "",
+                        vigil_pipeline::sources::Problem::Invalid(format!(
+                            "a JSON object or array is expected, found {}",
+                            match other {
+                                Value::Null => "null",
+                                Value::Bool(_) => "a boolean",
+                                Value::Number(_) => "a number",
+                                _ => "a string",
+                            }
+                        )),
+                    )))
+                }
+            },
         }
     }
     Ok(out)
@@ -163,6 +174,23 @@ mod tests {
         assert_eq!(
             error(EndpointKind::Audit, r#"{"kind": 0}"#),
             "line 1: kind: expected a string, got 0"
+        );
+    }
+
+    #[test]
+    fn generic_bodies_are_json_documents_objects_or_arrays() {
+        let got = records(
+            EndpointKind::Generic,
+            b"{\"job\": \"a\"}\n[{\"job\": \"b\"}]\n",
+        )
+        .unwrap();
+        assert_eq!(got.len(), 2);
+        assert!(matches!(&got[1], WebhookRecord::Generic(v) if v.is_array()));
+        let e = error(EndpointKind::Generic, "{}\n3");
+        assert!(e.starts_with("line 2: "), "{e}");
+        assert!(
+            e.contains("a JSON object or array is expected, found a number"),
+            "{e}"
         );
     }
 }

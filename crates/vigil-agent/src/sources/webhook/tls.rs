@@ -4,15 +4,23 @@
 //! handshake has completed, so graceful shutdown stays `axum::serve`'s own.
 //!
 //! rustls with the `ring` provider, as kube's client already uses.
+//!
+//! The server certificate is served by a [`ReloadingCert`] resolver: the
+//! certificate and key files are re-read every [`RELOAD_INTERVAL`] and, when
+//! they changed and form a valid pair, new handshakes use the new pair
+//! (connections already open keep theirs). A half-written rotation (a new
+//! certificate, the old key) is ignored until the pair matches again.
 
 use crate::config::{invalid, ConfigError};
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -32,6 +40,21 @@ pub struct TlsSection {
     /// certificate chaining to one of them.
     #[serde(default, rename = "clientCAFile")]
     pub client_ca_file: Option<String>,
+    /// With `clientCAFile`: `required` (default), every connection presents
+    /// a certificate from that CA; `optional`, connections without one are
+    /// let through (a presented one must still verify) and only endpoints
+    /// with `mtls: true` require it.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+/// Whether the listener requires client certificates of every connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    #[default]
+    Required,
+    Optional,
 }
 
 /// The validated `webhooks.tls`: the files read, the rustls configuration built.
@@ -40,7 +63,11 @@ pub struct TlsSettings {
     pub cert_file: String,
     pub key_file: String,
     pub client_ca_file: Option<String>,
+    pub client_auth: ClientAuth,
     pub config: Arc<ServerConfig>,
+    /// The certificate new handshakes get; [`ReloadingCert::watch`] keeps it
+    /// in step with the files.
+    pub cert: Arc<ReloadingCert>,
 }
 
 impl std::fmt::Debug for TlsSettings {
@@ -50,6 +77,7 @@ impl std::fmt::Debug for TlsSettings {
             .field("cert_file", &self.cert_file)
             .field("key_file", &self.key_file)
             .field("client_ca_file", &self.client_ca_file)
+            .field("client_auth", &self.client_auth)
             .finish_non_exhaustive()
     }
 }
@@ -78,25 +106,26 @@ impl TlsSection {
         let cert_key = format!("{at}.certFile");
         let key_key = format!("{at}.keyFile");
         let ca_key = format!("{at}.clientCAFile");
-        let certs = certificates(&self.cert_file, &cert_key)?;
-        let key_pem = read(&self.key_file, &key_key)?;
-        // The error never quotes the file: it holds the private key.
-        let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
-            invalid(
-                &key_key,
-                format!(
-                    "{}: no private key in PEM form (PKCS#8, PKCS#1 or SEC1): {e}",
-                    self.key_file
-                ),
-            )
-        })?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let certified = certified_key(
+            &self.cert_file,
+            &self.key_file,
+            &cert_key,
+            &key_key,
+            &provider,
+        )?;
         let builder = ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| invalid(at, format!("TLS versions: {e}")))?;
-        let builder = match &self.client_ca_file {
-            None => builder.with_no_client_auth(),
-            Some(path) => {
+        let builder = match (&self.client_ca_file, self.client_auth) {
+            (None, ClientAuth::Optional) => {
+                return Err(invalid(
+                    &format!("{at}.clientAuth"),
+                    "only with clientCAFile",
+                ))
+            }
+            (None, ClientAuth::Required) => builder.with_no_client_auth(),
+            (Some(path), client_auth) => {
                 let mut roots = RootCertStore::empty();
                 for ca in certificates(path, &ca_key)? {
                     roots
@@ -104,31 +133,139 @@ impl TlsSection {
                         .map_err(|e| invalid(&ca_key, format!("{path}: {e}")))?;
                 }
                 let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                        .build()
-                        .map_err(|e| invalid(&ca_key, format!("{path}: {e}")))?;
+                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+                let verifier = match client_auth {
+                    ClientAuth::Required => verifier,
+                    ClientAuth::Optional => verifier.allow_unauthenticated(),
+                };
+                let verifier = verifier
+                    .build()
+                    .map_err(|e| invalid(&ca_key, format!("{path}: {e}")))?;
                 builder.with_client_cert_verifier(verifier)
             }
         };
-        let mut config = builder
-            .with_single_cert(certs, private_key)
-            .map_err(|e| match e {
-                rustls::Error::InconsistentKeys(_) => invalid(
-                    &key_key,
-                    format!(
-                        "{} does not match the certificate in {}",
-                        self.key_file, self.cert_file
-                    ),
-                ),
-                e => invalid(&key_key, format!("{}: {e}", self.key_file)),
-            })?;
+        let cert = Arc::new(ReloadingCert {
+            cert_file: self.cert_file.clone(),
+            key_file: self.key_file.clone(),
+            current: RwLock::new(Arc::new(certified)),
+        });
+        let mut config = builder.with_cert_resolver(cert.clone());
         // The router speaks HTTP/1.1 only.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         Ok(TlsSettings {
             cert_file: self.cert_file.clone(),
             key_file: self.key_file.clone(),
             client_ca_file: self.client_ca_file.clone(),
+            client_auth: self.client_auth,
             config: Arc::new(config),
+            cert,
+        })
+    }
+}
+
+/// The certificate chain of `cert_file` with the private key of `key_file`,
+/// checked to match. Errors name `cert_key` or `key_key`, never key material.
+fn certified_key(
+    cert_file: &str,
+    key_file: &str,
+    cert_key: &str,
+    key_key: &str,
+    provider: &CryptoProvider,
+) -> Result<CertifiedKey, ConfigError> {
+    let certs = certificates(cert_file, cert_key)?;
+    let key_pem = read(key_file, key_key)?;
+    // The error never quotes the file: it holds the private key.
+    let private_key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+        invalid(
+            key_key,
+            format!("{key_file}: no private key in PEM form (PKCS#8, PKCS#1 or SEC1): {e}"),
+        )
+    })?;
+    CertifiedKey::from_der(certs, private_key, provider).map_err(|e| match e {
+        rustls::Error::InconsistentKeys(_) => invalid(
+            key_key,
+            format!("{key_file} does not match the certificate in {cert_file}"),
+        ),
+        e => invalid(key_key, format!("{key_file}: {e}")),
+    })
+}
+
+/// How often the certificate and key files are checked for a new pair.
+pub const RELOAD_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The server certificate, swapped when its files change.
+pub struct ReloadingCert {
+    cert_file: String,
+    key_file: String,
+    current: RwLock<Arc<CertifiedKey>>,
+}
+
+impl std::fmt::Debug for ReloadingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReloadingCert")
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        )
+    }
+}
+
+impl ReloadingCert {
+    /// Re-reads the files; swaps in the pair when it is valid and differs
+    /// from the one served. `Ok(true)`: swapped.
+    pub fn reload(&self) -> Result<bool, ConfigError> {
+        let provider = rustls::crypto::ring::default_provider();
+        let new = certified_key(
+            &self.cert_file,
+            &self.key_file,
+            "webhooks.tls.certFile",
+            "webhooks.tls.keyFile",
+            &provider,
+        )?;
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.cert == new.cert {
+            return Ok(false);
+        }
+        *current = Arc::new(new);
+        Ok(true)
+    }
+
+    /// Checks the files every [`RELOAD_INTERVAL`] until the returned task is
+    /// aborted (it holds only a weak reference: it also ends with `self`).
+    pub fn watch(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut last_error = String::new();
+            loop {
+                tokio::time::sleep(RELOAD_INTERVAL).await;
+                let Some(cert) = weak.upgrade() else { return };
+                match cert.reload() {
+                    Ok(true) => {
+                        last_error.clear();
+                        tracing::info!(cert_file = %cert.cert_file, "webhook TLS certificate reloaded; new connections use it");
+                    }
+                    Ok(false) => last_error.clear(),
+                    Err(err) => {
+                        // Once per distinct problem: a rotation in progress
+                        // (certificate written, key not yet) retries quietly.
+                        let text = err.to_string();
+                        if text != last_error {
+                            tracing::warn!(error = %text, "webhook TLS files changed but cannot be used; still serving the previous certificate");
+                            last_error = text;
+                        }
+                    }
+                }
+            }
         })
     }
 }
@@ -197,6 +334,32 @@ impl axum::serve::Listener for TlsListener {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.tcp.local_addr()
+    }
+}
+
+/// What a request learns of its TLS connection (a request extension, as
+/// `axum::extract::ConnectInfo<TlsPeer>`; absent over plain http).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsPeer {
+    pub addr: SocketAddr,
+    /// The client presented a certificate and the listener's verifier
+    /// accepted it (rustls keeps no unverified peer certificate).
+    pub client_certificate: bool,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>>
+    for TlsPeer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        TlsPeer {
+            addr: *stream.remote_addr(),
+            client_certificate: stream
+                .io()
+                .get_ref()
+                .1
+                .peer_certificates()
+                .is_some_and(|c| !c.is_empty()),
+        }
     }
 }
 
@@ -311,6 +474,44 @@ mod tests {
         let debug = format!("{tls:?}");
         assert!(!debug.contains("PRIVATE"), "{debug}");
         assert!(validate("null").expect("no tls").tls.is_none());
+    }
+
+    #[test]
+    fn client_auth_optional_needs_a_ca_and_the_certificate_reloads() {
+        let d = certificates("reload");
+        let p = |f: &str| d.join(f).display().to_string();
+        let yaml = |extra: &str| {
+            format!(
+                "{{certFile: {}, keyFile: {}{extra}}}",
+                p("serving.crt"),
+                p("serving.key")
+            )
+        };
+        std::fs::copy(p("server.crt"), p("serving.crt")).expect("copy");
+        std::fs::copy(p("server.key"), p("serving.key")).expect("copy");
+        match validate(&yaml(", clientAuth: optional")) {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "webhooks.tls.clientAuth"),
+            other => panic!("{other:?}"),
+        }
+        let tls = validate(&yaml(&format!(
+            ", clientCAFile: {}, clientAuth: optional",
+            p("ca.crt")
+        )))
+        .expect("optional client certificates")
+        .tls
+        .expect("tls");
+        assert_eq!(tls.client_auth, super::ClientAuth::Optional);
+        let served = || tls.cert.current.read().expect("lock").cert[0].to_vec();
+        let first = served();
+        assert!(!tls.cert.reload().expect("unchanged"), "same files");
+        // Half a rotation (another certificate, the old key): refused, the
+        // old pair stays.
+        std::fs::copy(p("client.crt"), p("serving.crt")).expect("copy");
+        assert!(tls.cert.reload().is_err());
+        assert_eq!(served(), first);
+        std::fs::copy(p("client.key"), p("serving.key")).expect("copy");
+        assert!(tls.cert.reload().expect("a new pair"));
+        assert_ne!(served(), first);
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //!
 //! Pure: no network, no clock. [`files`] is the only module that touches the
 //! filesystem (to expand directories); everything else takes text or typed
-//! objects, so the agent can feed it objects read from a live cluster.
+//! objects. The one exception is behind the `live` feature: `live` lists a
+//! cluster's objects (read-only) for `vigil check` and the agent.
 //!
 //! ```
 //! let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: debug}\n\
@@ -25,6 +26,8 @@ mod exempt;
 pub mod files;
 mod index;
 pub mod input;
+#[cfg(feature = "live")]
+pub mod live;
 pub mod object;
 pub mod render;
 pub mod report;

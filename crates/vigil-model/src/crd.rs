@@ -3,7 +3,7 @@
 //! stored at `v1` and also served at `v1alpha1` (zen-watcher's release) with the
 //! same schema, so existing consumers keep working.
 
-use crate::{Ingester, Observation};
+use crate::{ClusterReport, Ingester, Observation};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
@@ -28,9 +28,14 @@ pub fn ingester() -> CustomResourceDefinition {
     Ingester::crd()
 }
 
+/// The ClusterReport CRD (cluster-scoped, `v1alpha1`).
+pub fn cluster_report() -> CustomResourceDefinition {
+    ClusterReport::crd()
+}
+
 /// Every CRD vigil owns, in install order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![observation(), ingester()]
+    vec![observation(), ingester(), cluster_report()]
 }
 
 /// One CRD as YAML, the form committed under `deploy/crds/<name>.yaml`.

@@ -4,6 +4,7 @@
 //!
 //! This crate is pure: no I/O, no clock. Kubernetes access lives elsewhere.
 
+pub mod cluster_report;
 pub mod crd;
 pub mod duration;
 pub mod ingester;
@@ -12,6 +13,7 @@ pub mod observation;
 pub mod template;
 pub mod validate;
 
+pub use cluster_report::{ClusterReport, ClusterReportSpec};
 pub use ingester::{Ingester, IngesterSpec, IngesterStatus};
 pub use observation::{
     Category, Observation, ObservationSpec, ObservationStatus, ResourceRef, Severity,

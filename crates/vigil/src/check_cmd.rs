@@ -5,11 +5,10 @@
 
 use anyhow::{Context, Result};
 use clap::{ArgAction, Args, ValueEnum};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use vigil_check::{render, Config, InputError, Origin, Parsed};
+use vigil_check::{render, Config, Parsed};
 use vigil_model::Severity;
 
 /// Exit status when a document, file or the config could not be read, or the
@@ -148,96 +147,8 @@ fn catalogue(format: CatalogueFormat) -> String {
     }
 }
 
-/// What a live check lists: (group, version, kind, plural, namespaced).
-/// ConfigMaps are read for `security.secret-in-configmap`; Secrets never are.
-const LIVE_KINDS: &[(&str, &str, &str, &str, bool)] = &[
-    ("", "v1", "Namespace", "namespaces", false),
-    ("", "v1", "Pod", "pods", true),
-    (
-        "",
-        "v1",
-        "ReplicationController",
-        "replicationcontrollers",
-        true,
-    ),
-    ("", "v1", "Service", "services", true),
-    ("", "v1", "ServiceAccount", "serviceaccounts", true),
-    ("", "v1", "ConfigMap", "configmaps", true),
-    ("", "v1", "ResourceQuota", "resourcequotas", true),
-    ("", "v1", "LimitRange", "limitranges", true),
-    ("apps", "v1", "Deployment", "deployments", true),
-    ("apps", "v1", "StatefulSet", "statefulsets", true),
-    ("apps", "v1", "DaemonSet", "daemonsets", true),
-    ("apps", "v1", "ReplicaSet", "replicasets", true),
-    ("batch", "v1", "Job", "jobs", true),
-    ("batch", "v1", "CronJob", "cronjobs", true),
-    (
-        "policy",
-        "v1",
-        "PodDisruptionBudget",
-        "poddisruptionbudgets",
-        true,
-    ),
-    (
-        "autoscaling",
-        "v2",
-        "HorizontalPodAutoscaler",
-        "horizontalpodautoscalers",
-        true,
-    ),
-    (
-        "networking.k8s.io",
-        "v1",
-        "NetworkPolicy",
-        "networkpolicies",
-        true,
-    ),
-    ("networking.k8s.io", "v1", "Ingress", "ingresses", true),
-    ("rbac.authorization.k8s.io", "v1", "Role", "roles", true),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "RoleBinding",
-        "rolebindings",
-        true,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRole",
-        "clusterroles",
-        false,
-    ),
-    (
-        "rbac.authorization.k8s.io",
-        "v1",
-        "ClusterRoleBinding",
-        "clusterrolebindings",
-        false,
-    ),
-    (
-        "monitoring.coreos.com",
-        "v1",
-        "ServiceMonitor",
-        "servicemonitors",
-        true,
-    ),
-    (
-        "monitoring.coreos.com",
-        "v1",
-        "PodMonitor",
-        "podmonitors",
-        true,
-    ),
-];
-
-/// Kinds whose API may be absent (a CRD not installed): a 404 is not an error.
-const OPTIONAL_GROUPS: &[&str] = &["monitoring.coreos.com"];
-
-/// Objects per list request.
-const PAGE: u32 = 500;
-
-/// Lists the cluster's objects (read-only) into the same form files take.
+/// Lists the cluster's objects (read-only) into the same form files take,
+/// through `vigil_check::live` (shared with the agent's compliance run).
 /// A list that fails (forbidden, ...) is an input error; the rest is read.
 fn read_cluster(namespace: Option<&str>) -> Result<Parsed> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -251,82 +162,7 @@ fn read_cluster(namespace: Option<&str>) -> Result<Parsed> {
         kube.connect_timeout = Some(Duration::from_secs(10));
         kube.read_timeout = Some(Duration::from_secs(60));
         let client = kube::Client::try_from(kube).context("building the Kubernetes client")?;
-        let mut parsed = Parsed::default();
-        for &(group, version, kind, plural, namespaced) in LIVE_KINDS {
-            let resource = ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk(group, version, kind),
-                plural,
-            );
-            let api: Api<DynamicObject> = match (namespaced, namespace) {
-                (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
-                _ => Api::all_with(client.clone(), &resource),
-            };
-            if let Err(e) = list_into(&api, &resource, namespace, &mut parsed).await {
-                let absent = matches!(&e, kube::Error::Api(s) if s.code == 404);
-                if !(absent && OPTIONAL_GROUPS.contains(&group)) {
-                    parsed.errors.push(InputError {
-                        file: "cluster".into(),
-                        document: 0,
-                        item: None,
-                        line: None,
-                        message: format!("listing {plural}: {}", api_message(&e)),
-                    });
-                }
-            }
-        }
-        Ok(parsed)
+        let namespaces: Vec<String> = namespace.into_iter().map(str::to_string).collect();
+        Ok(vigil_check::live::read_cluster(&client, &namespaces).await)
     })
-}
-
-async fn list_into(
-    api: &Api<DynamicObject>,
-    resource: &ApiResource,
-    namespace: Option<&str>,
-    parsed: &mut Parsed,
-) -> kube::Result<()> {
-    let mut params = ListParams::default().limit(PAGE);
-    loop {
-        let page = api.list(&params).await?;
-        for item in &page.items {
-            if resource.kind == "Namespace"
-                && namespace.is_some_and(|ns| item.metadata.name.as_deref() != Some(ns))
-            {
-                continue;
-            }
-            let origin = Origin {
-                file: "cluster".into(),
-                document: 0,
-                item: None,
-                line: None,
-                helm_source: None,
-            };
-            match vigil_check::input::from_serializable(
-                item,
-                &resource.api_version,
-                &resource.kind,
-                origin,
-            ) {
-                Ok(m) => parsed.manifests.push(m),
-                Err(message) => parsed.errors.push(InputError {
-                    file: "cluster".into(),
-                    document: 0,
-                    item: None,
-                    line: None,
-                    message,
-                }),
-            }
-        }
-        match page.metadata.continue_.filter(|c| !c.is_empty()) {
-            Some(token) => params.continue_token = Some(token),
-            None => return Ok(()),
-        }
-    }
-}
-
-/// The API server's own words for an API error (kube's Display adds the whole Status).
-fn api_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
 }

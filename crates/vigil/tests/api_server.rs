@@ -82,7 +82,11 @@ fn api_error<T: std::fmt::Debug>(result: Result<T, kube::Error>) -> Box<kube::co
 async fn crds_are_established_with_both_observation_versions() {
     let plane = Plane::get().await;
     let crds: Api<CustomResourceDefinition> = Api::all(plane.client(TestUser::Admin).await);
-    for name in ["observations.zen.kube-zen.io", "ingesters.zen.kube-zen.io"] {
+    for name in [
+        "observations.zen.kube-zen.io",
+        "ingesters.zen.kube-zen.io",
+        "clusterreports.zen.kube-zen.io",
+    ] {
         let crd = crds
             .get(name)
             .await

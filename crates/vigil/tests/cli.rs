@@ -47,6 +47,7 @@ fn crds_prints_exactly_the_committed_crds() {
     for file in [
         "observations.zen.kube-zen.io.yaml",
         "ingesters.zen.kube-zen.io.yaml",
+        "clusterreports.zen.kube-zen.io.yaml",
     ] {
         let committed = std::fs::read_to_string(root.join(file)).expect("committed CRD");
         let body = committed.trim_start_matches("---\n").trim();

@@ -231,3 +231,88 @@ fn the_chart_config_is_a_valid_agent_config() {
     assert_eq!(settings.config.namespace, "vigil-system");
     assert!(settings.detect.is_some());
 }
+
+#[test]
+fn with_compliance_on_the_chart_grants_what_the_checks_read_and_the_report() {
+    let off = rendered();
+    assert!(
+        !off.contains("vigil-agent-compliance"),
+        "the compliance role is rendered only when compliance is on"
+    );
+    let text = helm(&[
+        "template",
+        "vigil",
+        "deploy/helm/vigil",
+        "--namespace",
+        "vigil-system",
+        "--kube-version",
+        "1.37.0",
+        "--set",
+        "config.compliance.enabled=true",
+    ]);
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    let role = docs
+        .iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "vigil-agent-compliance")
+        .expect("the compliance ClusterRole");
+    let grants = |group: &str, resource: &str, verb: &str| {
+        role["rules"].as_array().expect("rules").iter().any(|r| {
+            let has =
+                |key: &str, v: &str| r[key].as_array().is_some_and(|a| a.iter().any(|x| x == v));
+            has("apiGroups", group) && has("resources", resource) && has("verbs", verb)
+        })
+    };
+    for (group, resource) in vigil_check::live::LIVE_KINDS
+        .iter()
+        .map(|&(g, _, _, plural, _)| (g, plural))
+        .chain([("", "nodes")])
+    {
+        assert!(grants(group, resource, "list"), "list {group}/{resource}");
+    }
+    assert!(grants("zen.kube-zen.io", "clusterreports", "patch"));
+    assert!(grants("zen.kube-zen.io", "clusterreports", "create"));
+    assert!(!grants("", "secrets", "list"), "never Secrets");
+    assert!(docs
+        .iter()
+        .any(|d| d["kind"] == "ClusterRoleBinding"
+            && d["roleRef"]["name"] == "vigil-agent-compliance"));
+    let cm = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap")
+        .expect("the agent's ConfigMap");
+    let config = cm["data"]["config.yaml"].as_str().expect("config.yaml");
+    let settings = vigil_agent::AgentConfig::from_yaml(config)
+        .and_then(|c| c.validate().map_err(|e| e.to_string()))
+        .unwrap_or_else(|e| panic!("{e}\n{config}"));
+    let compliance = settings.compliance.expect("compliance on");
+    assert_eq!(compliance.report_name, "cluster");
+    assert_eq!(compliance.interval, std::time::Duration::from_secs(3600));
+}
+
+/// deploy/rbac/agent.yaml's compliance role grants the same as the chart's.
+#[test]
+fn the_plain_rbac_compliance_role_matches_the_chart() {
+    let plain = std::fs::read_to_string(repo_root().join("deploy/rbac/agent.yaml")).expect("rbac");
+    let plain: Vec<serde_json::Value> = serde_saphyr::from_multiple(&plain).expect("YAML");
+    let text = helm(&[
+        "template",
+        "vigil",
+        "deploy/helm/vigil",
+        "--namespace",
+        "vigil-system",
+        "--kube-version",
+        "1.37.0",
+        "--set",
+        "config.compliance.enabled=true",
+    ]);
+    let chart: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    let rules = |docs: &[serde_json::Value]| {
+        docs.iter()
+            .find(|d| {
+                d["kind"] == "ClusterRole" && d["metadata"]["name"] == "vigil-agent-compliance"
+            })
+            .map(|d| d["rules"].clone())
+            .expect("the compliance ClusterRole")
+    };
+    assert_eq!(rules(&plain), rules(&chart));
+}

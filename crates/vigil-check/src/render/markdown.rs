@@ -218,6 +218,12 @@ everything given in one run, so pass the whole application (or cluster dump) at 
 Namespace checks (quota, limit range) judge the `Namespace` objects of the input, so checking an \
 application's manifests does not blame a namespace defined elsewhere. An object whose controller is also in \
 the input (a ReplicaSet of a Deployment) is not checked twice.\n\n\
+**In the agent.** `vigil run` with `compliance.enabled` runs these checks on the live cluster every \
+`compliance.interval` (leader only, the same read-only lists and the same config file format): each failing \
+result becomes an Observation (`category: compliance`, `source: vigil-check`, `eventType` the check id with \
+`_` for `.` and `-`, details with check, pillar, message and remediation), removed once it passes or its \
+object is gone, and the run's scores, totals, cluster metadata and inventory are kept in a cluster-scoped \
+`ClusterReport` (`kubectl get clusterreports`). See [AGENT.md](AGENT.md#compliance-periodic-checks-and-the-clusterreport).\n\n\
 **Exit status:** `0` when no failing check reaches the `--fail-on` severity (default `critical`; `none` never \
 fails on findings), `1` when one does, `2` when a document or file could not be read or the config is invalid \
 (everything readable is still checked and reported; `2` wins over `1`, since the check was incomplete). \

@@ -1,6 +1,7 @@
 //! An Ingester's `spec.mapping` (and the record-level parts of its
 //! `spec.filters`) applied to a source object: zero or more Observation specs,
-//! each with a stable per-finding key. Pure: no I/O, no clock; adapters hand
+//! each with a stable per-finding key. Pure: no I/O (the time is an input to
+//! `apply_at`; `apply` reads the clock only for `filters.before`); adapters hand
 //! it `serde_json::Value`s, the pipeline takes what it returns.
 //!
 //! ```
@@ -132,5 +133,20 @@ impl Preset {
     /// [`Preset::apply`], with how many findings the filters dropped and why.
     pub fn apply_counted(&self, source: &serde_json::Value) -> Result<Mapped, MappingError> {
         self.mapper.apply(source)
+    }
+
+    /// [`Preset::apply_counted`] as of `now` (only `spec.filters.before`
+    /// reads the time; [`Preset::apply`] uses the clock).
+    pub fn apply_at(
+        &self,
+        source: &serde_json::Value,
+        now: k8s_openapi::jiff::Timestamp,
+    ) -> Result<Mapped, MappingError> {
+        self.mapper.apply_at(source, now)
+    }
+
+    /// Whether findings depend on the time, not only on the object.
+    pub fn reads_clock(&self) -> bool {
+        self.mapper.reads_clock()
     }
 }

@@ -6,6 +6,7 @@
 use crate::time::parse_time;
 use crate::MappingError;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use vigil_model::ingester::{Filters, IngesterSpec, Mapping};
@@ -100,11 +101,13 @@ pub struct Dropped {
     pub kind: u64,
     /// `spec.filters.{include,exclude}EventTypes`.
     pub event_type: u64,
+    /// `spec.filters.before`: the time is later than the horizon, or missing.
+    pub time: u64,
 }
 
 impl Dropped {
     pub fn total(&self) -> u64 {
-        self.r#match + self.severity + self.namespace + self.kind + self.event_type
+        self.r#match + self.severity + self.namespace + self.kind + self.event_type + self.time
     }
 }
 
@@ -126,6 +129,8 @@ struct SeverityRule {
 #[derive(Debug, Clone, Default)]
 struct RecordFilters {
     r#match: Vec<(FieldPath, Vec<String>)>,
+    /// `spec.filters.before`: the time field and the horizon in seconds.
+    before: Option<(FieldPath, i64)>,
     min_severity: Option<Severity>,
     include_namespaces: Vec<String>,
     exclude_namespaces: Vec<String>,
@@ -150,6 +155,8 @@ pub struct Mapper {
     detected_at: Option<Template>,
     ttl_seconds: Option<i64>,
     filters: RecordFilters,
+    /// `spec.deduplication.fields`: part of every finding's key.
+    dedup_fields: Vec<FieldPath>,
 }
 
 fn template(path: &str, text: &Option<String>) -> Result<Option<Template>, MappingError> {
@@ -264,23 +271,41 @@ impl Mapper {
             detected_at: template("spec.mapping.detectedAt", &m.detected_at)?,
             ttl_seconds,
             filters: RecordFilters::new(spec.filters.as_ref())?,
+            dedup_fields: spec
+                .deduplication
+                .iter()
+                .flat_map(|d| d.fields.iter().enumerate())
+                .map(|(i, p)| field_path(&format!("spec.deduplication.fields[{i}]"), p))
+                .collect::<Result<_, _>>()?,
         })
     }
 
     /// Maps one source value: an object, a JSON array of objects, or a
     /// `kind: *List` with `items`.
     pub fn apply(&self, source: &Value) -> Result<Mapped, MappingError> {
+        self.apply_at(source, Timestamp::now())
+    }
+
+    /// [`Mapper::apply`] as of `now`, which only `spec.filters.before` reads.
+    pub fn apply_at(&self, source: &Value, now: Timestamp) -> Result<Mapped, MappingError> {
         let mut out = Mapped::default();
         for (index, record) in records(source).into_iter().enumerate() {
-            self.apply_record(index, record, &mut out)?;
+            self.apply_record(index, record, now, &mut out)?;
         }
         Ok(out)
+    }
+
+    /// Whether the result depends on the time (`spec.filters.before`): the
+    /// same object may yield a finding later without changing.
+    pub fn reads_clock(&self) -> bool {
+        self.filters.before.is_some()
     }
 
     fn apply_record(
         &self,
         index: usize,
         record: &Value,
+        now: Timestamp,
         out: &mut Mapped,
     ) -> Result<(), MappingError> {
         let Some(fields) = record.as_object() else {
@@ -293,7 +318,7 @@ impl Mapper {
             ));
         };
         if self.for_each.is_empty() {
-            if let Some(obs) = self.build(index, None, record, record, out)? {
+            if let Some(obs) = self.build(index, None, record, record, now, out)? {
                 out.observations.push(obs);
             }
             return Ok(());
@@ -325,7 +350,7 @@ impl Mapper {
             if nested {
                 context[PARENTS] = Value::Array(parents.into_iter().cloned().collect());
             }
-            if let Some(obs) = self.build(index, Some(i), record, &context, out)? {
+            if let Some(obs) = self.build(index, Some(i), record, &context, now, out)? {
                 out.observations.push(obs);
             }
         }
@@ -340,6 +365,7 @@ impl Mapper {
         element: Option<usize>,
         record: &Value,
         ctx: &Value,
+        now: Timestamp,
         out: &mut Mapped,
     ) -> Result<Option<MappedObservation>, MappingError> {
         let at = match element {
@@ -357,6 +383,16 @@ impl Mapper {
         {
             out.dropped.r#match += 1;
             return Ok(None);
+        }
+        if let Some((path, within)) = &f.before {
+            let due = path
+                .get_text(ctx)
+                .and_then(|t| parse_time(&t).ok())
+                .is_some_and(|t| t.as_second() <= now.as_second().saturating_add(*within));
+            if !due {
+                out.dropped.time += 1;
+                return Ok(None);
+            }
         }
         let severity = self.severity(ctx, &at)?;
         if f.min_severity.is_some_and(|min| severity < min) {
@@ -426,6 +462,7 @@ impl Mapper {
             }
             None => default_key(record, element.map(|_| ctx)),
         };
+        let key = self.with_dedup_fields(key, ctx);
         let spec = ObservationSpec {
             source: self.source.clone(),
             category: self.category,
@@ -444,6 +481,16 @@ impl Mapper {
             record: record_index,
             element,
         }))
+    }
+
+    /// Folds the values of `spec.deduplication.fields` into the key, so
+    /// findings that differ only there are told apart (missing → empty).
+    fn with_dedup_fields(&self, mut key: String, ctx: &Value) -> String {
+        for path in &self.dedup_fields {
+            key.push('|');
+            key.push_str(&path.get_text(ctx).unwrap_or_default());
+        }
+        key
     }
 
     fn for_each_text(&self) -> String {
@@ -527,8 +574,21 @@ impl RecordFilters {
                 ))
             })
             .collect::<Result<_, MappingError>>()?;
+        let before = f
+            .before
+            .as_ref()
+            .map(|b| {
+                let within = vigil_model::duration::parse(&b.within)
+                    .map_err(|e| MappingError::new("spec.filters.before.within", e.to_string()))?;
+                Ok::<_, MappingError>((
+                    field_path("spec.filters.before.path", &b.path)?,
+                    within.as_secs() as i64,
+                ))
+            })
+            .transpose()?;
         Ok(Self {
             r#match,
+            before,
             min_severity: f.min_severity,
             include_namespaces: f.include_namespaces.clone(),
             exclude_namespaces: f.exclude_namespaces.clone(),

@@ -342,3 +342,29 @@ fn nested_for_each_walks_every_level_and_lists_the_parents() {
     .expect_err("bad forEach");
     assert!(e.to_string().contains("spec.mapping.forEach"), "{e}");
 }
+
+#[test]
+fn deduplication_fields_tell_findings_apart_and_a_bad_path_names_the_field() {
+    let plain = ok(BASIC);
+    let with_fields = ok(&format!(
+        "{BASIC}\ndeduplication:\n  fields: [.item.image, .metadata.namespace]"
+    ));
+    let report = json!({"metadata": {"name": "r", "namespace": "ns"},
+        "findings": [{"id": "a", "image": "nginx:1"}, {"id": "a", "image": "nginx:2"}]});
+    let a = plain.apply(&report).expect("maps");
+    assert_eq!(
+        a[0].fingerprint(),
+        a[1].fingerprint(),
+        "same key without fields"
+    );
+    let b = with_fields.apply(&report).expect("maps");
+    assert_eq!(b[0].key, "r/a|nginx:1|ns");
+    assert_eq!(b[1].key, "r/a|nginx:2|ns");
+    assert_ne!(b[0].fingerprint(), b[1].fingerprint());
+    let err =
+        preset(&format!("{BASIC}\ndeduplication:\n  fields: ['.item[']")).expect_err("bad path");
+    assert!(
+        err.to_string().contains("spec.deduplication.fields[0]"),
+        "{err}"
+    );
+}

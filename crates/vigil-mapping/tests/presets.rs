@@ -566,6 +566,46 @@ fn cert_manager_ready_certificate_yields_nothing() {
     assert!(p.apply(&broken).expect("maps").is_empty());
 }
 
+#[test]
+fn cert_manager_certificate_expiring_within_the_horizon() {
+    let cert = one_doc("cert-manager/qovery-engine_src-fs-rs_certificate_ready.yaml");
+    let p = preset("cert-manager-certificate-expiring");
+    assert!(p.reads_clock());
+    let at = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().unwrap();
+    // notAfter 2022-04-29T13:34:51Z: 31 days before, outside 30 days; 29, inside.
+    let early = p.apply_at(&cert, at("2022-03-29T13:34:51Z")).expect("maps");
+    assert!(early.observations.is_empty());
+    assert_eq!(early.dropped.time, 1);
+    let due = p
+        .apply_at(&cert, at("2022-03-31T13:34:51Z"))
+        .expect("maps")
+        .observations;
+    assert_eq!(due.len(), 1);
+    let o = &due[0];
+    assert_eq!(o.spec.event_type, "certificate_expiring");
+    assert_eq!(o.spec.severity, Severity::High);
+    assert_eq!(o.key, "qovery/qovery/2022-04-29T13:34:51Z");
+    assert_eq!(detail(o, "renewalTime"), Some("2022-03-30T13:34:51Z"));
+    assert_eq!(detail(o, "issuer"), Some("ClusterIssuer/qovery"));
+    // Already expired is within the horizon too; never issued is not a finding here.
+    assert_eq!(
+        p.apply_at(&cert, at("2023-01-01T00:00:00Z"))
+            .unwrap()
+            .observations
+            .len(),
+        1
+    );
+    let mut unissued = cert.clone();
+    unissued["status"] = json!({"conditions": []});
+    assert!(p
+        .apply_at(&unissued, at("2023-01-01T00:00:00Z"))
+        .unwrap()
+        .observations
+        .is_empty());
+    // The not-ready preset does not read the clock.
+    assert!(!preset("cert-manager-certificate").reads_clock());
+}
+
 // ---------------------------------------------------------------- Checkov
 
 fn checkov(rel: &str) -> Value {
@@ -706,5 +746,86 @@ fn every_shipped_preset_loads() {
             n += 1;
         }
     }
-    assert_eq!(n, 11);
+    assert_eq!(n, 14);
+}
+
+/// Argo CD's own test Application (Healthy, Synced), and the states the Argo
+/// CD controller writes into the same status when things go wrong.
+fn argo_app() -> Value {
+    one_doc("argo-cd/argo-cd_controller-testdata_diff-cache.yaml")
+}
+
+#[test]
+fn argocd_healthy_and_synced_application_yields_nothing() {
+    let app = argo_app();
+    assert_eq!(app["status"]["health"]["status"], "Healthy");
+    assert_eq!(app["status"]["sync"]["status"], "Synced");
+    for name in ["argocd-application-health", "argocd-application-sync"] {
+        let m = preset(name).apply_counted(&app).expect("maps");
+        assert!(m.observations.is_empty(), "{name}");
+        assert_eq!(m.dropped.r#match, 1, "{name}");
+    }
+}
+
+#[test]
+fn argocd_degraded_application_is_one_observation_per_revision() {
+    let mut app = argo_app();
+    app["status"]["health"] = json!({"status": "Degraded", "message": "Deployment \"test-lla\" exceeded its progress deadline"});
+    let p = preset("argocd-application-health");
+    let found = p.apply(&app).expect("maps");
+    assert_eq!(found.len(), 1);
+    let o = &found[0];
+    assert_eq!(o.spec.event_type, "argocd_app_degraded");
+    assert_eq!(o.spec.severity, Severity::High);
+    assert_eq!(o.spec.category, vigil_model::Category::Operations);
+    assert_eq!(
+        o.spec.resource,
+        res(
+            "argoproj.io/v1alpha1",
+            "Application",
+            "velero-test",
+            Some("argo-cd")
+        )
+    );
+    assert_eq!(detail(o, "health"), Some("Degraded"));
+    assert_eq!(detail(o, "revision"), Some("rev1"));
+    assert_eq!(
+        detail(o, "repoURL"),
+        Some("https://github.com/mirakl/manifests-velero.git")
+    );
+    assert_eq!(
+        detail(o, "destination"),
+        Some("gke-alpha-01-europe-west1/test-lla")
+    );
+    assert_eq!(detected(o), "2024-03-05T07:33:04Z");
+    // Reconciled again on the same revision: the same finding.
+    let mut again = app.clone();
+    again["status"]["reconciledAt"] = json!("2024-03-05T07:43:04Z");
+    assert!(vigil_mapping::new_findings(&found, &p.apply(&again).unwrap()).is_empty());
+    // Still degraded on a new revision: a new one.
+    let mut next = app.clone();
+    next["status"]["sync"]["revision"] = json!("rev2");
+    assert_eq!(
+        vigil_mapping::new_findings(&found, &p.apply(&next).unwrap()).len(),
+        1
+    );
+    // Missing is medium.
+    app["status"]["health"] = json!({"status": "Missing"});
+    assert_eq!(p.apply(&app).unwrap()[0].spec.severity, Severity::Medium);
+}
+
+#[test]
+fn argocd_out_of_sync_application_is_one_observation() {
+    let mut app = argo_app();
+    app["status"]["sync"]["status"] = json!("OutOfSync");
+    app["status"]["resources"][1]["status"] = json!("OutOfSync");
+    let found = preset("argocd-application-sync").apply(&app).expect("maps");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].spec.event_type, "argocd_app_out_of_sync");
+    assert_eq!(found[0].key, "argo-cd/velero-test/rev1");
+    assert_eq!(detail(&found[0], "health"), Some("Healthy"));
+    assert!(preset("argocd-application-health")
+        .apply(&app)
+        .unwrap()
+        .is_empty());
 }

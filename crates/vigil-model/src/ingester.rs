@@ -340,6 +340,23 @@ pub struct Filters {
     /// Keep only records whose field at `path` has one of `values`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub r#match: Vec<FieldMatch>,
+    /// Keep only records whose time at `path` falls before now + `within`
+    /// (a certificate's `.status.notAfter` within `720h`). Informer Ingesters
+    /// re-evaluate their objects periodically so a finding appears as time
+    /// passes, not only when the object changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<TimeHorizon>,
+}
+
+/// A time field and a horizon from now.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TimeHorizon {
+    /// Field path of an RFC 3339 time or Unix time, e.g. `.status.notAfter`.
+    pub path: String,
+    /// Duration from now, e.g. `720h` (at most 3650d).
+    #[schemars(pattern(r"^([0-9]+(ms|s|m|h|d))+$"))]
+    pub within: String,
 }
 
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -493,4 +510,10 @@ pub struct IngesterStatus {
     pub events_filtered: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_deduped: Option<u64>,
+    /// Records or objects the source could not read or map (see `lastError`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors: Option<u64>,
+    /// The latest of those problems, naming the field and the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }

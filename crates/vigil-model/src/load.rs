@@ -3,7 +3,7 @@
 //! run the shared validator. Owns no I/O; callers hand it the text.
 
 use crate::ingester::Ingester;
-use crate::validate::{validate_ingester, ValidationErrors};
+use crate::validate::{validate_ingester, FieldError, ValidationErrors};
 
 /// Why a document could not be turned into a valid Ingester.
 #[derive(Debug, thiserror::Error)]
@@ -65,4 +65,18 @@ pub fn ingesters_from_yaml(text: &str) -> Result<Vec<Ingester>, LoadError> {
         out.push(ingester);
     }
     Ok(out)
+}
+
+/// One Ingester as the API server hands it over (the controller's path):
+/// type-checked with the failing field's path, then the shared validator.
+/// Every problem names its field, e.g. `spec.mapping.severity.default`.
+pub fn ingester_from_value(value: serde_json::Value) -> Result<Ingester, ValidationErrors> {
+    let ingester: Ingester = serde_path_to_error::deserialize(value).map_err(|e| {
+        ValidationErrors(vec![FieldError {
+            path: e.path().to_string(),
+            message: e.inner().to_string(),
+        }])
+    })?;
+    validate_ingester(&ingester.spec)?;
+    Ok(ingester)
 }

@@ -392,6 +392,10 @@ fn check_filters(f: &Filters, c: &mut Collector) {
             }
         }
     }
+    if let Some(b) = &f.before {
+        check_path("spec.filters.before.path", &b.path, c);
+        check_duration("spec.filters.before.within", &b.within, 3650 * 86_400, c);
+    }
     for (i, m) in f.r#match.iter().enumerate() {
         check_path(&format!("spec.filters.match[{i}].path"), &m.path, c);
         if m.values.is_empty() {

@@ -56,6 +56,10 @@ struct Shared {
     /// A leadership term is running: Events from the watch are processed
     /// (queued ones of a term that ended are dropped).
     leading: AtomicBool,
+    /// Every Ingester's counters (the leader writes them into its status).
+    book: crate::ingesters::status::CountersBook,
+    /// Webhook endpoints declared by Ingesters, with their processing.
+    pushed: crate::ingesters::webhooks::PushedTable,
 }
 
 impl Shared {
@@ -114,13 +118,36 @@ pub async fn run(
         health: health.clone(),
         telemetry: telemetry.clone(),
         writer,
+        book: crate::ingesters::status::CountersBook::new(metrics.ingester_errors.clone()),
+        pushed: Default::default(),
     });
 
-    // The webhook intake: a listener of its own, only with endpoints.
-    let (mut records, mut webhook_server) = match settings.webhooks.endpoints.is_empty() {
+    // The webhook intake: a listener of its own, only with endpoints (of
+    // the config file, or of webhook Ingesters when this replica serves them).
+    let serve_ingesters = config.ingesters.enabled && config.ingesters.serve_webhooks;
+    let mut background = tokio::task::JoinSet::new();
+    let (mut records, mut webhook_server) = match settings.webhooks.endpoints.is_empty()
+        && !serve_ingesters
+    {
         true => (mpsc::channel(1).1, None),
         false => {
-            let (records, server) = start_webhooks(&settings, &metrics).await?;
+            let (records, server, handle) = start_webhooks(&settings, &metrics, &client).await?;
+            if serve_ingesters {
+                background.spawn(
+                    crate::ingesters::webhooks::WebhookIngesters {
+                        client: client.clone(),
+                        namespaces: ingester_namespaces(config),
+                        handle,
+                        table: shared.pushed.clone(),
+                        book: shared.book.clone(),
+                        enrich: settings.pipeline.enrich.clone(),
+                        default_ttl: settings.pipeline.ttl_seconds,
+                        sources: settings.sources.clone(),
+                        agent_namespace: config.namespace.clone(),
+                    }
+                    .run(),
+                );
+            }
             (records, Some(server))
         }
     };
@@ -132,7 +159,6 @@ pub async fn run(
         config.namespaces.clone(),
         &config.source,
     ));
-    let mut background = tokio::task::JoinSet::new();
     if !config.platform.namespace_labels.is_empty() {
         let (client, tx) = (client.clone(), tx.clone());
         background.spawn(async move { namespaces::run(client, &tx).await });
@@ -253,48 +279,46 @@ type WebhookServer = (
 async fn start_webhooks(
     settings: &Settings,
     metrics: &Metrics,
-) -> Result<(mpsc::Receiver<Batch>, WebhookServer), AgentError> {
-    use axum::serve::ListenerExt;
+    client: &Client,
+) -> Result<(mpsc::Receiver<Batch>, WebhookServer, webhook::IntakeHandle), AgentError> {
     let address = settings.webhooks.listen;
     let bound = |source| AgentError::Webhook { address, source };
     let listener = TcpListener::bind(address).await.map_err(bound)?;
     let local = listener.local_addr().map_err(bound)?;
-    let intake = webhook::intake(&settings.webhooks, metrics);
+    // Secrets named by `secretRef`s are read (and watched) in the agent's namespace.
+    let kube = webhook::KubeAccess {
+        client: client.clone(),
+        namespace: settings.config.namespace.clone(),
+    };
+    let intake = webhook::intake(&settings.webhooks, metrics, Some(kube))
+        .await
+        .map_err(|e| bound(std::io::Error::other(e)))?;
+    // Adds and removes the endpoints of webhook Ingesters at run time.
+    let handle = intake.handle();
     let names: Vec<&str> = intake.endpoints.iter().map(|e| e.name()).collect();
     let tls = &settings.webhooks.tls;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let mtls = tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
     tracing::info!(webhook_address = %local, scheme, client_certificates = mtls, endpoints = ?names, "webhook server listening");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let router = intake.router;
     let stopped = async {
         let _ = stopped.await;
     };
-    // Either way `axum::serve` runs the connections: on shutdown it stops
-    // accepting (for TLS, handshakes not yet complete are dropped) and lets
-    // the requests in flight finish.
-    let task = match tls {
-        Some(tls) => {
-            let listener = webhook::tls::TlsListener::new(listener, tls.config.clone());
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            })
-        }
-        None => {
-            let listener = listener.tap_io(|tcp| {
-                // Small answers, sent at once.
-                let _ = tcp.set_nodelay(true);
-            });
-            tokio::spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(stopped)
-                    .await
-            })
-        }
-    };
-    Ok((intake.records, (stop, task)))
+    // `axum::serve` runs the connections: on shutdown it stops accepting
+    // (for TLS, handshakes not yet complete are dropped) and lets the
+    // requests in flight finish.
+    let task = webhook::serve(listener, tls.as_ref(), intake.router, stopped);
+    Ok((intake.records, (stop, task), handle))
+}
+
+/// The namespaces whose Ingesters run: `ingesters.namespaces`, else those
+/// the Events are watched in (an agent confined to some namespaces by
+/// namespace-scoped RBAC), else every namespace.
+fn ingester_namespaces(config: &crate::config::AgentConfig) -> Vec<String> {
+    match config.ingesters.namespaces.is_empty() {
+        true => config.namespaces.clone(),
+        false => config.ingesters.namespaces.clone(),
+    }
 }
 
 /// What a leadership term needs to run the leader-only work.
@@ -404,6 +428,31 @@ async fn lead(term: Arc<Term>, shared: Arc<Shared>) {
             shared.metrics().clone(),
         ));
     }
+    if shared.settings.config.ingesters.enabled {
+        let config = &shared.settings.config;
+        let controller = crate::ingesters::Controller {
+            cx: crate::ingesters::runtime::Context {
+                client: term.client.clone(),
+                metrics: shared.metrics().clone(),
+                resync_every: shared.settings.ingesters_resync,
+                queue: term.tx.clone(),
+                enrich: shared.settings.pipeline.enrich.clone(),
+                default_ttl: shared.settings.pipeline.ttl_seconds,
+            },
+            namespaces: ingester_namespaces(config),
+            metrics: shared.metrics().clone(),
+            counters_every: crate::ingesters::controller::COUNTERS_EVERY,
+            book: shared.book.clone(),
+            serves_webhooks: config.ingesters.serve_webhooks,
+        };
+        work.spawn(controller.run());
+    }
+    if let Some(compliance) = shared.settings.compliance.clone() {
+        let writer = &shared.settings.config.writer;
+        let limiter = RateLimiter::new(writer.qps, writer.burst);
+        let (client, metrics) = (term.client.clone(), shared.metrics().clone());
+        work.spawn(crate::compliance::run(client, compliance, limiter, metrics));
+    }
     while work.join_next().await.is_some() {}
 }
 
@@ -423,6 +472,7 @@ async fn load_checkpoint(store: &CheckpointStore) -> std::collections::BTreeMap<
 }
 
 /// Where an item came from, for what settling it takes.
+#[derive(Clone)]
 enum Origin {
     /// An Event of a watch stream: its resourceVersion is marked processed.
     Event {
@@ -431,6 +481,8 @@ enum Origin {
     },
     /// A webhook record: nothing to mark (its queue slot is freed by the loop).
     Record,
+    /// A finding of an Ingester: the write's result is counted on it.
+    Ingested(Arc<crate::ingesters::status::Counters>),
 }
 
 /// The pipeline loop: one item at a time through the pure stages, Events
@@ -567,6 +619,17 @@ impl Processor {
                 return;
             }
             SourceItem::Event { stream, event } => (stream, event),
+            SourceItem::Ingested {
+                source,
+                outcome,
+                counters,
+            } => {
+                if !shared.leading.load(Ordering::SeqCst) {
+                    return; // queued by a term that has ended
+                }
+                self.ingested(source, *outcome, counters).await;
+                return;
+            }
         };
         if !shared.progress().begin(&stream, &event.resource_version) {
             m.events_skipped
@@ -591,42 +654,120 @@ impl Processor {
         self.settle_outcome(outcome, source, origin, started).await;
     }
 
+    /// A finding an Ingester's stages already decided on: counted, fed to
+    /// the detector and written like any other outcome.
+    async fn ingested(
+        &mut self,
+        source: Arc<str>,
+        outcome: Outcome,
+        counters: Arc<crate::ingesters::status::Counters>,
+    ) {
+        let started = Instant::now();
+        let shared = self.shared.clone();
+        shared
+            .metrics()
+            .events_received
+            .get_or_create(&Metrics::source(&source))
+            .inc();
+        if let Some(d) = self.detection.as_mut() {
+            self.records_seen += 1;
+            let id = format!("{source}#{}", self.records_seen);
+            let anomalies = d.observe(
+                &outcome,
+                k8s_openapi::jiff::Timestamp::now(),
+                &id,
+                1,
+                &shared,
+            );
+            self.write_anomalies(anomalies).await;
+        }
+        self.settle_outcome(outcome, source, Origin::Ingested(counters), started)
+            .await;
+    }
+
     /// The records of one webhook request, in order; each frees its queue
     /// slot once its outcome is decided.
     async fn batch(&mut self, mut batch: Batch) {
         let endpoint = batch.endpoint.clone();
         let shared = self.shared.clone();
+        // An Ingester's endpoint: its own processing (looked up once per batch).
+        let ingester = shared
+            .pushed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(endpoint.name())
+            .cloned();
         for record in std::mem::take(&mut batch.records) {
             let started = Instant::now();
             self.records_seen += 1;
-            let (source, outcome, at, id) = match &record {
-                WebhookRecord::Falco(alert) => (
-                    self.falco_source.clone(),
-                    self.pipeline.process_falco(alert),
-                    alert.time,
-                    format!("{}#{}", endpoint.name(), self.records_seen),
-                ),
-                WebhookRecord::Audit(event) => (
-                    self.audit_source.clone(),
-                    match endpoint.audit_filter(event) {
+            let id = match &record {
+                WebhookRecord::Audit(event) => format!("{}@{}", event.audit_id, event.stage),
+                _ => format!("{}#{}", endpoint.name(), self.records_seen),
+            };
+            let mut outcomes = Vec::with_capacity(1);
+            let (source, at, origin) = match (&ingester, &record) {
+                (None, WebhookRecord::Falco(alert)) => {
+                    outcomes.push(self.pipeline.process_falco(alert));
+                    (self.falco_source.clone(), alert.time, Origin::Record)
+                }
+                (None, WebhookRecord::Audit(event)) => {
+                    outcomes.push(match endpoint.audit_filter(event) {
                         Some(reason) => Outcome::Dropped(reason),
                         None => self.pipeline.process_audit(event),
-                    },
-                    event.time(),
-                    format!("{}@{}", event.audit_id, event.stage),
-                ),
+                    });
+                    (self.audit_source.clone(), event.time(), Origin::Record)
+                }
+                (None, WebhookRecord::Generic(_)) => {
+                    // Accepted just before its Ingester was deleted: nothing
+                    // maps it any more. Counted, never silent.
+                    shared.metrics().ingester_errors.inc();
+                    tracing::warn!(endpoint = %endpoint.name(), "record of a deleted webhook ingester dropped");
+                    batch.release_one();
+                    continue;
+                }
+                (Some(ingester), record) => {
+                    let mut p = ingester.lock().unwrap_or_else(|e| e.into_inner());
+                    let at = match record {
+                        WebhookRecord::Falco(alert) => {
+                            outcomes.push(p.falco(alert));
+                            alert.time
+                        }
+                        WebhookRecord::Generic(value) => {
+                            let now = k8s_openapi::jiff::Timestamp::now();
+                            outcomes.extend(p.generic(value, now));
+                            now
+                        }
+                        WebhookRecord::Audit(event) => {
+                            outcomes.push(match endpoint.audit_filter(event) {
+                                Some(reason) => {
+                                    p.counters.event_at(k8s_openapi::jiff::Timestamp::now());
+                                    crate::ingesters::status::Counters::add(
+                                        &p.counters.filtered,
+                                        1,
+                                    );
+                                    Outcome::Dropped(reason)
+                                }
+                                None => p.audit(event),
+                            });
+                            event.time()
+                        }
+                    };
+                    (p.source.clone(), at, Origin::Ingested(p.counters.clone()))
+                }
             };
             shared
                 .metrics()
                 .events_received
                 .get_or_create(&Metrics::source(&source))
                 .inc();
-            if let Some(d) = self.detection.as_mut() {
-                let anomalies = d.observe(&outcome, at, &id, 1, &shared);
-                self.write_anomalies(anomalies).await;
+            for outcome in outcomes {
+                if let Some(d) = self.detection.as_mut() {
+                    let anomalies = d.observe(&outcome, at, &id, 1, &shared);
+                    self.write_anomalies(anomalies).await;
+                }
+                self.settle_outcome(outcome, source.clone(), origin.clone(), started)
+                    .await;
             }
-            self.settle_outcome(outcome, source, Origin::Record, started)
-                .await;
             batch.release_one();
         }
     }
@@ -682,6 +823,17 @@ impl Processor {
         let shared = shared.clone();
         tokio::spawn(async move {
             let outcome = shared.writer.create(&candidate).await;
+            if let Origin::Ingested(counters) = &origin {
+                use crate::ingesters::status::Counters;
+                match outcome {
+                    WriteOutcome::Created => Counters::add(&counters.created, 1),
+                    WriteOutcome::AlreadyExists => Counters::add(&counters.deduped, 1),
+                    WriteOutcome::Failed(reason) => counters.error(format!(
+                        "Observation {}/{} not written: {reason}",
+                        candidate.namespace, candidate.name
+                    )),
+                }
+            }
             let m = shared.metrics();
             match outcome {
                 WriteOutcome::Created => m

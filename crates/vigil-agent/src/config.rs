@@ -12,6 +12,7 @@ use vigil_pipeline::sources::audit::AuditStage;
 use vigil_pipeline::sources::{AuditConfig, SourcesConfig};
 use vigil_pipeline::{dedup, enrich, filter, throttle, PipelineConfig};
 
+pub use crate::compliance::{ComplianceSection, ComplianceSettings};
 pub use crate::gc::GcSettings;
 pub use crate::leader::ElectionSettings;
 
@@ -101,6 +102,39 @@ pub struct AgentConfig {
     pub leader_election: LeaderElectionSection,
     /// TTL garbage collection of Observations (leader only).
     pub gc: GcSection,
+    /// Periodic well-architected checks of the cluster (leader only; off by default).
+    pub compliance: ComplianceSection,
+    /// The Ingester controller (leader only): sources declared as objects.
+    pub ingesters: IngestersSection,
+}
+
+/// Which Ingester objects the agent runs (see docs/INGESTERS.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct IngestersSection {
+    /// Run the Ingester controller (default true).
+    pub enabled: bool,
+    /// Namespaces whose Ingesters are run; empty means those of
+    /// `namespaces` (the Events watch), and when that is empty too, all.
+    pub namespaces: Vec<String>,
+    /// How often Ingesters whose filters read the clock (`filters.before`)
+    /// map their objects again (default 5m, at least 1s).
+    pub resync_interval: String,
+    /// Serve webhook Ingesters on this replica's webhook listener
+    /// (`webhooks.listen`, started even without configured endpoints).
+    /// Default false; the Helm chart turns it on.
+    pub serve_webhooks: bool,
+}
+
+impl Default for IngestersSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            namespaces: Vec::new(),
+            resync_interval: "5m".into(),
+            serve_webhooks: false,
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -123,6 +157,8 @@ impl Default for AgentConfig {
             webhooks: WebhooksSection::default(),
             leader_election: LeaderElectionSection::default(),
             gc: GcSection::default(),
+            compliance: ComplianceSection::default(),
+            ingesters: IngestersSection::default(),
         }
     }
 }
@@ -379,6 +415,10 @@ pub struct Settings {
     pub election: Option<ElectionSettings>,
     /// TTL garbage collection; `None` when off.
     pub gc: Option<GcSettings>,
+    /// The periodic compliance run; `None` when off.
+    pub compliance: Option<ComplianceSettings>,
+    /// `ingesters.resyncInterval`.
+    pub ingesters_resync: Duration,
 }
 
 impl AgentConfig {
@@ -535,6 +575,17 @@ impl AgentConfig {
             ttl_seconds,
             fallback_namespace: self.namespace.clone(),
         };
+        let ingesters_resync =
+            duration("ingesters.resyncInterval", &self.ingesters.resync_interval)?;
+        if ingesters_resync < Duration::from_secs(1) {
+            return Err(invalid("ingesters.resyncInterval", "must be at least 1s"));
+        }
+        let compliance = self.compliance.validate(
+            &self.namespaces,
+            &self.namespace,
+            ttl_seconds,
+            &pipeline.enrich,
+        )?;
         Ok(Settings {
             config: self,
             pipeline,
@@ -545,6 +596,8 @@ impl AgentConfig {
             webhooks,
             election,
             gc,
+            compliance,
+            ingesters_resync,
         })
     }
 

@@ -4,9 +4,11 @@
 
 pub mod agent;
 pub mod checkpoint;
+pub mod compliance;
 pub mod config;
 pub mod gc;
 pub mod health;
+pub mod ingesters;
 pub mod leader;
 pub mod metrics;
 pub mod server;

@@ -67,9 +67,19 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+/// The state of an Ingester: `ready`, `invalid` (spec refused), `failing` (source cannot read).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
 /// Every metric the agent exports.
 #[derive(Clone)]
 pub struct Metrics {
+    pub ingesters: Family<StateLabels, Gauge>,
+    pub ingester_errors: Counter,
+    pub ingester_sources: Gauge,
+    pub ingester_status_writes: Family<ResultLabels, Counter>,
     pub events_received: Family<SourceLabels, Counter>,
     pub events_skipped: Family<ReasonLabels, Counter>,
     pub observations_created: Family<SourceLabels, Counter>,
@@ -106,12 +116,22 @@ pub struct Metrics {
     pub gc_errors: Family<ResultLabels, Counter>,
     pub gc_backlog: Gauge,
     pub gc_duration: Histogram,
+    pub compliance_runs: Family<ResultLabels, Counter>,
+    pub compliance_duration: Histogram,
+    pub compliance_findings: Gauge,
+    pub compliance_findings_capped: Counter,
+    pub compliance_observations: Family<ResultLabels, Counter>,
+    pub compliance_errors: Family<ResultLabels, Counter>,
 }
 
 impl Metrics {
     /// Creates the metrics and registers them in `registry`.
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self {
+            ingesters: Family::default(),
+            ingester_errors: Counter::default(),
+            ingester_sources: Gauge::default(),
+            ingester_status_writes: Family::default(),
             events_received: Family::default(),
             events_skipped: Family::default(),
             observations_created: Family::default(),
@@ -150,6 +170,13 @@ impl Metrics {
             gc_backlog: Gauge::default(),
             // 10 ms .. ~5.5 min
             gc_duration: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
+            compliance_runs: Family::default(),
+            // 10 ms .. ~5.5 min
+            compliance_duration: Histogram::new(exponential_buckets(0.01, 2.0, 16)),
+            compliance_findings: Gauge::default(),
+            compliance_findings_capped: Counter::default(),
+            compliance_observations: Family::default(),
+            compliance_errors: Family::default(),
         };
         let r = registry.sub_registry_with_prefix("vigil");
         r.register(
@@ -331,6 +358,56 @@ impl Metrics {
             "gc_duration_seconds",
             "Duration of a garbage-collection pass",
             m.gc_duration.clone(),
+        );
+        r.register(
+            "compliance_runs",
+            "Compliance runs (leader only), by result: ok, error (a list, write or delete failed)",
+            m.compliance_runs.clone(),
+        );
+        r.register(
+            "compliance_run_duration_seconds",
+            "Duration of a compliance run: reading the cluster, checking, writing",
+            m.compliance_duration.clone(),
+        );
+        r.register(
+            "compliance_findings",
+            "Failing check results found by the last compliance run",
+            m.compliance_findings.clone(),
+        );
+        r.register(
+            "compliance_findings_capped",
+            "Failing check results not written as Observations because of compliance.maxObservations",
+            m.compliance_findings_capped.clone(),
+        );
+        r.register(
+            "compliance_observations",
+            "Compliance Observations by result: applied (created or changed), unchanged, resolved (deleted)",
+            m.compliance_observations.clone(),
+        );
+        r.register(
+            "compliance_errors",
+            "Compliance API calls that failed, by result: list, apply, delete, report",
+            m.compliance_errors.clone(),
+        );
+        r.register(
+            "ingesters",
+            "Ingesters known to the controller (leader only), by state: ready, invalid (spec refused; the last valid generation keeps running), failing (the source cannot read)",
+            m.ingesters.clone(),
+        );
+        r.register(
+            "ingester_errors",
+            "Source objects or records an Ingester could not read or map (each also counted in the Ingester's status.errors)",
+            m.ingester_errors.clone(),
+        );
+        r.register(
+            "ingester_sources",
+            "Ingester source tasks running (watches, log followers' parents); back to the number of ready Ingesters after a delete or an edit",
+            m.ingester_sources.clone(),
+        );
+        r.register(
+            "ingester_status_writes",
+            "Ingester status updates, by result: ok, error",
+            m.ingester_status_writes.clone(),
         );
         m
     }

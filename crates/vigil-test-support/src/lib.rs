@@ -11,10 +11,12 @@
 mod apply;
 mod dedicated;
 mod plane;
+mod tools;
 
 pub use apply::{apply_yaml, ApplyError};
 pub use dedicated::DedicatedPlane;
 pub use plane::{Cluster, Plane, TestUser};
+pub use tools::tool_crd_files;
 
 /// Repository root, for tests that read committed files (deploy/, examples/).
 pub fn repo_root() -> std::path::PathBuf {

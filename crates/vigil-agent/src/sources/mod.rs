@@ -2,8 +2,11 @@
 //! Each sends [`SourceItem`]s into the bounded intake queue, waiting when it
 //! is full (back-pressure, never a drop).
 
+pub mod configmap;
+pub mod informer;
 pub mod k8s_events;
 pub mod namespaces;
+pub mod pod_logs;
 pub mod webhook;
 
 use vigil_pipeline::KubeEvent;
@@ -34,5 +37,12 @@ pub enum SourceItem {
     },
     NamespaceGone {
         name: String,
+    },
+    /// What an Ingester's own stages decided for one new finding; written
+    /// (and counted on the Ingester) like any other outcome.
+    Ingested {
+        source: std::sync::Arc<str>,
+        outcome: Box<vigil_pipeline::Outcome>,
+        counters: std::sync::Arc<crate::ingesters::status::Counters>,
     },
 }

@@ -288,6 +288,9 @@ pub async fn grant_agent(admin: &Client, namespace: &str) {
         "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: test-user-vigil-agent}}\n\
          roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: vigil-agent}}\n\
          subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: vigil}}]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {{name: test-user-vigil-agent-sources}}\n\
+         roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: vigil-agent-sources}}\n\
+         subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: vigil}}]\n---\n\
          apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {{name: vigil-agent-state, namespace: {namespace}}}\n\
          roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: vigil-agent-state}}\n\
          subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: vigil}}]\n"

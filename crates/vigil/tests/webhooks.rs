@@ -1168,7 +1168,8 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     out.stdout
 }
 
-/// The shared Falco fixtures (`../shared/fixtures/falco/`), as Falco sends
+/// The Falco fixtures (`fixture_dir("falco")`: verbatim copies of the
+/// shared `../shared/fixtures/falco/`, which a clean clone lacks), as Falco sends
 /// them with `compress_uploads: true`: each file gzipped as one JSON-lines
 /// body. Each is accepted whole and goes through the pipeline; a corrupt
 /// gzip body is 400, one over `maxBodyBytes` once decompressed is 413, an
@@ -1188,7 +1189,7 @@ async fn falco_bodies_sent_gzipped_are_decoded() {
         true,
     );
     agent.wait_ready(true).await;
-    let dir = repo_root().join("../shared/fixtures/falco");
+    let dir = fixture_dir("falco");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("entry").path())

@@ -404,7 +404,7 @@ async fn kyverno_and_cert_manager_objects_become_exactly_the_mapped_observations
         assert_eq!(actual(&found), want, "{file}");
         if object["kind"] == "PolicyReport" {
             // Kyverno re-evaluates and one more rule fails: one more Observation.
-            let mut next = object;
+            let mut next = object.clone();
             let mut result = next["results"][1].clone();
             result["policy"] = json!("require-run-as-nonroot");
             result["rule"] = json!("run-as-non-root");
@@ -412,6 +412,28 @@ async fn kyverno_and_cert_manager_objects_become_exactly_the_mapped_observations
             let stored = create_tool_object(&admin, next, &ns).await;
             let found = wait_count(&admin, &ns, source, n + 1, &agent, common::DEADLINE).await;
             assert_eq!(actual(&found), expected(p, &stored, &ns));
+        }
+        if object["kind"] == "Certificate" {
+            // Still not ready, for another reason: a new finding, one more.
+            let mut next = object;
+            for c in next["status"]["conditions"].as_array_mut().unwrap() {
+                if c["type"] == "Ready" {
+                    c["reason"] = json!("Failed");
+                    c["message"] = json!("The certificate request has failed to complete");
+                }
+            }
+            let stored = create_tool_object(&admin, next, &ns).await;
+            let found = wait_count(&admin, &ns, source, n + 1, &agent, common::DEADLINE).await;
+            let new: Vec<_> = found
+                .iter()
+                .filter(|o| o.spec.details.as_ref().unwrap()["reason"] == "Failed")
+                .collect();
+            assert_eq!(new.len(), 1);
+            let want = expected(p, &stored, &ns);
+            assert_eq!(
+                actual(&found)[new[0].metadata.name.as_ref().unwrap()],
+                want[new[0].metadata.name.as_ref().unwrap()]
+            );
         }
     }
 }
@@ -910,11 +932,15 @@ async fn every_other_shipped_preset_yields_exactly_its_mapped_observations() {
         if object["kind"] == "ClusterPolicyReport" {
             object["metadata"]["name"] = json!(format!("merged-{ns}"));
         }
-        let stored = create_tool_object(&admin, object, &ns).await;
+        let stored = create_tool_object(&admin, object.clone(), &ns).await;
         let want = expected(&p, &stored, &ns);
         assert_eq!(want.len(), n, "{file}");
         let found = wait_count(&admin, &ns, source, n, &agent, common::DEADLINE).await;
         assert_eq!(actual(&found), want, "{file}");
+        // A re-scan with one more finding: exactly one more Observation.
+        let stored = create_tool_object(&admin, one_more_finding(&object), &ns).await;
+        let found = wait_count(&admin, &ns, source, n + 1, &agent, common::DEADLINE).await;
+        assert_eq!(actual(&found), expected(&p, &stored, &ns), "{file} + 1");
         // Clean slate for the next preset.
         Api::<Ingester>::namespaced(admin.clone(), &ns)
             .delete(name, &DeleteParams::default())
@@ -947,6 +973,57 @@ async fn every_other_shipped_preset_yields_exactly_its_mapped_observations() {
     apply(&admin, &cm, &ns).await;
     let found = wait_count(&admin, &ns, "checkov", 13, &agent, common::DEADLINE).await;
     assert_eq!(actual(&found), expected(&p, &report, &ns));
+    let next = one_more_finding(&report);
+    let mut cm = cm;
+    cm["data"]["results.json"] = json!(serde_json::to_string(&next).unwrap());
+    apply(&admin, &cm, &ns).await;
+    let found = wait_count(&admin, &ns, "checkov", 14, &agent, common::DEADLINE).await;
+    assert_eq!(actual(&found), expected(&p, &next, &ns));
+}
+
+/// The same report with one more failing finding, as the tool's next scan
+/// would write it: a copy of an existing failing entry under a new id.
+fn one_more_finding(report: &Value) -> Value {
+    let mut next = report.clone();
+    let push_copy =
+        |list: &mut Value, pick: &dyn Fn(&Value) -> bool, rename: &dyn Fn(&mut Value)| {
+            let items = list.as_array_mut().expect("a list of findings");
+            let mut copy = items
+                .iter()
+                .find(|v| pick(v))
+                .expect("a failing entry")
+                .clone();
+            rename(&mut copy);
+            items.push(copy);
+        };
+    match next["kind"].as_str() {
+        Some("ConfigAuditReport") | Some("RbacAssessmentReport") => push_copy(
+            &mut next["report"]["checks"],
+            &|c| c["success"] == false,
+            &|c| c["checkID"] = json!("KSV999"),
+        ),
+        Some("ExposedSecretReport") => push_copy(&mut next["report"]["secrets"], &|_| true, &|c| {
+            c["ruleID"] = json!("github-pat");
+            c["match"] = json!("GITHUB_TOKEN=ghp_****");
+        }),
+        Some("ClusterPolicyReport") | Some("PolicyReport") => {
+            push_copy(&mut next["results"], &|r| r["result"] == "fail", &|r| {
+                r["policy"] = json!("require-requests-limits")
+            })
+        }
+        _ => {
+            // Checkov: the first framework's failed checks.
+            let first = if next.is_array() {
+                &mut next[0]
+            } else {
+                &mut next
+            };
+            push_copy(&mut first["results"]["failed_checks"], &|_| true, &|c| {
+                c["check_id"] = json!("CKV_K8S_999")
+            })
+        }
+    }
+    next
 }
 
 /// The test plane has no kubelet, so no container writes a log: this

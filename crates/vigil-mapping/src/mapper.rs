@@ -18,6 +18,9 @@ use vigil_pipeline::fingerprint::{observation_name, Fingerprinter, Text};
 use vigil_pipeline::glob::glob_match;
 use vigil_pipeline::{Candidate, Fingerprint};
 
+/// `.item` of an element kept by `forEachKeepEmpty`.
+static NULL: Value = Value::Null;
+
 /// The key an element is reachable under in `forEach` templates.
 const ITEM: &str = "item";
 /// With a nested `forEach`, the enclosing elements, outermost first.
@@ -147,6 +150,8 @@ pub struct Mapper {
     category: Category,
     /// Array paths, each expanded within the previous one's elements.
     for_each: Vec<FieldPath>,
+    /// `spec.mapping.forEachKeepEmpty`.
+    keep_empty: bool,
     key: Option<Template>,
     event_type: Template,
     severity: SeverityRule,
@@ -255,6 +260,7 @@ impl Mapper {
                 })
                 .transpose()?
                 .unwrap_or_default(),
+            keep_empty: m.for_each_keep_empty == Some(true),
             key: match template("spec.mapping.key", &m.key)? {
                 Some(t) if t.is_literal() => {
                     return Err(MappingError::new(
@@ -328,7 +334,15 @@ impl Mapper {
         for (depth, path) in self.for_each.iter().enumerate() {
             let mut next = Vec::new();
             for (parents, value) in level {
-                for element in elements(path.get(value)) {
+                let found = elements(path.get(value));
+                if found.is_empty() && depth > 0 && self.keep_empty {
+                    // Kept once, with `.item` null.
+                    let mut parents = parents.clone();
+                    parents.push(value);
+                    next.push((parents, &NULL));
+                    continue;
+                }
+                for element in found {
                     let mut parents = parents.clone();
                     if depth > 0 {
                         parents.push(value);

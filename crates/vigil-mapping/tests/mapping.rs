@@ -368,3 +368,33 @@ fn deduplication_fields_tell_findings_apart_and_a_bad_path_names_the_field() {
         "{err}"
     );
 }
+
+#[test]
+fn for_each_keep_empty_keeps_an_element_without_inner_items_once() {
+    let spec = "mapping:
+  forEach: .groups[*].items
+  forEachKeepEmpty: true
+  key: '{{ .parents[0].id }}/{{ .item.id // \"none\" }}'
+  category: security
+  eventType: finding
+  severity: {default: low}";
+    let p = ok(spec);
+    let found = p
+        .apply(&json!({"groups": [{"id": "g1", "items": [{"id": "a"}, {"id": "b"}]}, {"id": "g2"}, {"id": "g3", "items": []}]}))
+        .expect("maps");
+    let keys: Vec<&str> = found.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["g1/a", "g1/b", "g2/none", "g3/none"]);
+    let without = ok(&spec.replace("  forEachKeepEmpty: true\n", ""));
+    assert_eq!(
+        without
+            .apply(&json!({"groups": [{"id": "g2"}]}))
+            .expect("maps")
+            .len(),
+        0
+    );
+    let err = preset(&spec.replace(".groups[*].items", ".groups")).expect_err("not nested");
+    assert!(
+        err.to_string().contains("spec.mapping.forEachKeepEmpty"),
+        "{err}"
+    );
+}

@@ -829,3 +829,48 @@ fn argocd_out_of_sync_application_is_one_observation() {
         .unwrap()
         .is_empty());
 }
+
+#[test]
+fn kyverno_result_naming_several_resources_is_one_observation_each() {
+    let mut report = one_doc("kyverno-policyreport/polr_v1alpha2_pod_kube-apiserver.yaml");
+    let p = preset("kyverno-policyreport");
+    // As the docs report stands, the failing result names no resource: one
+    // Observation about the report's scope.
+    let scoped = p.apply(&report).expect("maps");
+    assert_eq!(scoped.len(), 1);
+    assert_eq!(
+        scoped[0].spec.resource.as_ref().unwrap().name.as_deref(),
+        Some("kube-apiserver-kind-control-plane")
+    );
+    // The same result naming two pods: one each, keyed apart.
+    let fail = report["results"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["result"] == "fail")
+        .unwrap();
+    fail["resources"] = json!([
+        {"apiVersion": "v1", "kind": "Pod", "name": "a", "namespace": "shop"},
+        {"apiVersion": "v1", "kind": "Pod", "name": "b", "namespace": "shop"}]);
+    let found = p.apply(&report).expect("maps");
+    let names: Vec<_> = found
+        .iter()
+        .map(|o| o.spec.resource.as_ref().unwrap().name.clone().unwrap())
+        .collect();
+    assert_eq!(names, ["a", "b"]);
+    assert_ne!(found[0].key, found[1].key);
+    assert_eq!(
+        detail(&found[1], "policy"),
+        Some("disallow-host-namespaces")
+    );
+    assert_eq!(
+        found[1]
+            .spec
+            .resource
+            .as_ref()
+            .unwrap()
+            .namespace
+            .as_deref(),
+        Some("shop")
+    );
+}

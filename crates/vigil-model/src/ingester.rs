@@ -379,6 +379,11 @@ pub struct Mapping {
     /// elements, outermost first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub for_each: Option<String>,
+    /// With a nested `forEach`: an element whose inner array is missing or
+    /// empty still yields one Observation, with `.item` null (a policy
+    /// result naming no resource is about the report's scope). Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_each_keep_empty: Option<bool>,
     /// Template of a stable per-element key, so re-scans dedup per finding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,

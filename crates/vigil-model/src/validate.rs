@@ -408,6 +408,14 @@ fn check_filters(f: &Filters, c: &mut Collector) {
 }
 
 fn check_mapping(m: &Mapping, c: &mut Collector) {
+    if m.for_each_keep_empty == Some(true)
+        && m.for_each.as_deref().is_none_or(|p| !p.contains("[*]"))
+    {
+        c.err(
+            "spec.mapping.forEachKeepEmpty",
+            "only has an effect with a nested forEach (a path with [*])",
+        );
+    }
     if let Some(p) = &m.for_each {
         if let Err(e) = crate::template::parse_for_each(p) {
             c.err("spec.mapping.forEach", e.to_string());

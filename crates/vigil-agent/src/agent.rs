@@ -144,6 +144,7 @@ pub async fn run(
                         default_ttl: settings.pipeline.ttl_seconds,
                         sources: settings.sources.clone(),
                         agent_namespace: config.namespace.clone(),
+                        metrics: metrics.clone(),
                     }
                     .run(),
                 );

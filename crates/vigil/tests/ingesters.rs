@@ -247,6 +247,40 @@ fn view(spec: &Value) -> Value {
     })
 }
 
+/// The agent's accounting for one source: (received, created + filtered +
+/// deduped + create errors), from its /metrics.
+async fn accounting_of(agent: &Agent, source: &str) -> (f64, f64) {
+    let (_, body) = agent.get("/metrics").await;
+    let sum = |family: &str| -> f64 {
+        body.lines()
+            .filter(|l| l.starts_with(family) && l.contains(&format!("source=\"{source}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let settled = sum("vigil_observations_created_total")
+        + sum("vigil_observations_filtered_total")
+        + sum("vigil_observations_deduped_total")
+        + sum("vigil_observations_create_errors_total");
+    (sum("vigil_events_received_total"), settled)
+}
+
+/// Waits until every record of `source` the agent received is accounted for.
+async fn wait_accounted(agent: &Agent, source: &str) -> (f64, f64) {
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        let (received, settled) = accounting_of(agent, source).await;
+        if received > 0.0 && received == settled {
+            return (received, settled);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{source}: received {received}, settled {settled}\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn fixture(rel: &str) -> Value {
     let path = repo_root()
         .join("crates/vigil-mapping/tests/fixtures")
@@ -348,6 +382,14 @@ async fn trivy_vulnerability_reports_become_observations_and_one_new_finding_one
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(agent.metric("vigil_ingesters{state=\"ready\"}").await, 1.0);
+    // Every finding the mapping saw is accounted for: the 3 created and the
+    // LOW/MEDIUM ones the preset's minSeverity filtered, each re-scan's too.
+    let (received, _) = wait_accounted(&agent, "trivy").await;
+    assert!(received >= 3.0, "{received}");
+    let filtered = agent
+        .metric("vigil_observations_filtered_total{source=\"trivy\",reason=\"severity\"}")
+        .await;
+    assert_eq!(received, 3.0 + filtered);
 }
 
 #[tokio::test]
@@ -515,6 +557,13 @@ async fn a_kube_bench_configmap_report_and_its_update() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert_eq!(observations(&admin, &ns, "kube-bench").await.len(), 37);
+    // Accounted: the WARN and PASS results each scan's filter dropped are
+    // counted as received and filtered (86 of the first run, 85 of the next).
+    wait_accounted(&agent, "kube-bench").await;
+    let matched = agent
+        .metric("vigil_observations_filtered_total{source=\"kube-bench\",reason=\"match\"}")
+        .await;
+    assert_eq!(matched, 86.0 + 85.0);
 }
 
 /// An informer Ingester of Trivy reports with a severity filter, named `name`.

@@ -206,10 +206,16 @@ impl Controller {
             Err(errors) => {
                 let kept = entry.running.as_ref().and_then(|r| r.generation);
                 tracing::warn!(ingester = %key, ?generation, error = %errors, ?kept, "ingester refused");
-                entry.readiness = Readiness::Invalid {
-                    message: errors.to_string(),
-                    kept,
-                };
+                let mut message = errors.to_string();
+                if message.len() > super::status::MAX_MESSAGE {
+                    // Every field is listed; the first ones are kept.
+                    let mut end = super::status::MAX_MESSAGE;
+                    while !message.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    message.truncate(end);
+                }
+                entry.readiness = Readiness::Invalid { message, kept };
             }
         }
     }

@@ -20,6 +20,8 @@ pub struct Pushed {
     pub counters: Arc<Counters>,
     pub format: WebhookFormat,
     how: How,
+    /// Where findings the mapping's filters drop are counted (`None` in tests).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 enum How {
@@ -68,6 +70,7 @@ impl Pushed {
             counters,
             format,
             how,
+            metrics: None,
         }
     }
 
@@ -106,6 +109,9 @@ impl Pushed {
             }
         };
         Counters::add(&self.counters.filtered, mapped.dropped.total());
+        if let Some(m) = &self.metrics {
+            super::runtime::count_mapping_drops(m, &self.source, &mapped.dropped);
+        }
         let outcomes: Vec<Outcome> = mapped
             .observations
             .iter()

@@ -229,11 +229,15 @@ pub struct Mapping {
     /// The latest version of each object, kept only when the mapping reads
     /// the clock, to map again as time passes: key → (stream, object).
     objects: Option<std::collections::HashMap<String, (String, serde_json::Value)>>,
+    /// Where findings the mapping's filters drop are counted (`None` in tests).
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl Mapping {
     pub fn new(compiled: Arc<Compiled>, counters: Arc<Counters>, cx: &Context) -> Self {
-        Self::with(compiled, counters, cx.enrich.clone(), cx.default_ttl)
+        let mut mapping = Self::with(compiled, counters, cx.enrich.clone(), cx.default_ttl);
+        mapping.metrics = Some(cx.metrics.clone());
+        mapping
     }
 
     pub fn with(
@@ -250,6 +254,7 @@ impl Mapping {
             objects: reads_clock.then(Default::default),
             compiled,
             counters,
+            metrics: None,
         }
     }
 
@@ -372,6 +377,9 @@ impl Mapping {
         match mapping.apply_at(object, now) {
             Ok(mapped) => {
                 Counters::add(&self.counters.filtered, mapped.dropped.total());
+                if let Some(m) = &self.metrics {
+                    count_mapping_drops(m, &self.source, &mapped.dropped);
+                }
                 Some(mapped.observations)
             }
             Err(err) => {
@@ -431,6 +439,40 @@ impl Mapping {
             });
         }
         out
+    }
+}
+
+/// Findings the mapping's filters dropped, in the agent's per-source
+/// accounting: each is a record received and filtered, by the filter
+/// (`match`, `severity`, `namespace`, `kind`, `event_type`, `before`).
+pub fn count_mapping_drops(
+    metrics: &crate::metrics::Metrics,
+    source: &str,
+    dropped: &vigil_mapping::Dropped,
+) {
+    use crate::metrics::Metrics;
+    let total = dropped.total();
+    if total == 0 {
+        return;
+    }
+    metrics
+        .events_received
+        .get_or_create(&Metrics::source(source))
+        .inc_by(total);
+    for (reason, n) in [
+        ("match", dropped.r#match),
+        ("severity", dropped.severity),
+        ("namespace", dropped.namespace),
+        ("kind", dropped.kind),
+        ("event_type", dropped.event_type),
+        ("before", dropped.time),
+    ] {
+        if n > 0 {
+            metrics
+                .observations_filtered
+                .get_or_create(&Metrics::reason(source, reason))
+                .inc_by(n);
+        }
     }
 }
 

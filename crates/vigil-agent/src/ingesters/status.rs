@@ -49,14 +49,14 @@ impl Counters {
         Self::add(&self.errors, 1);
         self.errors_metric.inc();
         tracing::warn!(error = %message, "ingester record not read");
-        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(bounded(message));
     }
 
     pub fn source_failing(&self, message: Option<String>) {
         *self
             .source_problem
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = message;
+            .unwrap_or_else(|e| e.into_inner()) = message.map(bounded);
     }
 
     pub fn source_problem(&self) -> Option<String> {
@@ -115,6 +115,21 @@ impl CountersBook {
         let mut book = self.by_uid.lock().unwrap_or_else(|e| e.into_inner());
         book.remove(uid);
     }
+}
+
+/// Longest message kept in a status (an API error can quote a whole body).
+pub const MAX_MESSAGE: usize = 1024;
+
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE - 3;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str("...");
+    }
+    message
 }
 
 /// Whether the Ingester runs, and if not why.
@@ -208,6 +223,17 @@ mod tests {
         assert_eq!(cond.last_transition_time, Time(at(60)));
         assert!(cond.message.starts_with("spec.mapping.severity: "));
         assert!(cond.message.contains("generation 2"));
+    }
+
+    #[test]
+    fn messages_are_bounded() {
+        let c = Counters::default();
+        c.error("é".repeat(2000));
+        c.source_failing(Some("x".repeat(5000)));
+        let s = build(None, &Readiness::Running, None, &c, at(0));
+        let last = s.last_error.unwrap();
+        assert!(last.len() <= MAX_MESSAGE && last.ends_with("..."));
+        assert_eq!(c.source_problem().unwrap().len(), MAX_MESSAGE);
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub struct WebhookIngesters {
     pub sources: SourcesConfig,
     /// Where `secretRef`s are read (the agent's namespace).
     pub agent_namespace: String,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The endpoint name of an Ingester: a DNS label, unique per namespace/name.
@@ -209,7 +210,7 @@ impl WebhookIngesters {
             }
         };
         let endpoint = section.name.clone();
-        let pushed = Pushed::new(
+        let mut pushed = Pushed::new(
             &compiled,
             w.format,
             counters.clone(),
@@ -217,6 +218,7 @@ impl WebhookIngesters {
             self.default_ttl,
             &self.sources,
         );
+        pushed.metrics = Some(self.metrics.clone());
         // The processing first, so the endpoint never serves without it.
         self.table
             .write()

@@ -171,6 +171,31 @@ async fn ingester(admin: &Client, ns: &str, name: &str) -> Ingester {
         .unwrap_or_else(|e| panic!("get ingester {name}: {e}"))
 }
 
+/// Polls the Ingester's status until `done` holds (within the deadline) and
+/// returns it.
+async fn wait_status(
+    admin: &Client,
+    ns: &str,
+    name: &str,
+    agent: &Agent,
+    what: &str,
+    done: impl Fn(&vigil_model::IngesterStatus) -> bool,
+) -> vigil_model::IngesterStatus {
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        let status = ingester(admin, ns, name).await.status.unwrap_or_default();
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: never {what}: {status:?}\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Waits until the Ingester's Ready condition reflects its current
 /// generation with `status`, and returns the condition's message.
 async fn wait_ready(
@@ -366,21 +391,13 @@ async fn trivy_vulnerability_reports_become_observations_and_one_new_finding_one
     assert_eq!(new.len(), 1);
 
     // The status tells an operator what the source did.
-    let deadline = Instant::now() + common::DEADLINE;
-    loop {
-        let status = ingester(&admin, &ns, name).await.status.unwrap_or_default();
-        if status.observations_created == Some(3) {
-            assert!(status.last_event_time.is_some());
-            assert!(status.events_received.unwrap_or(0) >= 2);
-            assert_eq!(status.errors, Some(0));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "status never counted 3 created: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let status = wait_status(&admin, &ns, name, &agent, "counted 3 created", |status| {
+        status.observations_created == Some(3)
+    })
+    .await;
+    assert!(status.last_event_time.is_some());
+    assert!(status.events_received.unwrap_or(0) >= 2);
+    assert_eq!(status.errors, Some(0));
     assert_eq!(agent.metric("vigil_ingesters{state=\"ready\"}").await, 1.0);
     // Every finding the mapping saw is accounted for: the 3 created and the
     // LOW/MEDIUM ones the preset's minSeverity filtered, each re-scan's too.
@@ -533,29 +550,22 @@ async fn a_kube_bench_configmap_report_and_its_update() {
     let mut broken = configmap(&next);
     broken["data"]["results.json"] = json!("{not json");
     apply(&admin, &broken, &ns).await;
-    let deadline = Instant::now() + common::DEADLINE;
-    loop {
-        let status = ingester(&admin, &ns, "kube-bench-configmap")
-            .await
-            .status
-            .unwrap_or_default();
-        if status.errors == Some(1) {
-            let last = status.last_error.unwrap_or_default();
-            assert!(
-                last.starts_with(&format!(
-                    "ConfigMap {ns}/kube-bench-run: data key \"results.json\" is not valid JSON"
-                )),
-                "{last}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no error counted: {status:?}\n{}",
-            agent.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let status = wait_status(
+        &admin,
+        &ns,
+        "kube-bench-configmap",
+        &agent,
+        "counted an error",
+        |status| status.errors == Some(1),
+    )
+    .await;
+    let last = status.last_error.unwrap_or_default();
+    assert!(
+        last.starts_with(&format!(
+            "ConfigMap {ns}/kube-bench-run: data key \"results.json\" is not valid JSON"
+        )),
+        "{last}"
+    );
     assert_eq!(observations(&admin, &ns, "kube-bench").await.len(), 37);
     // Accounted: the WARN and PASS results each scan's filter dropped are
     // counted as received and filtered (86 of the first run, 85 of the next).
@@ -779,19 +789,16 @@ async fn a_k8s_events_ingester_runs_the_events_pipeline_with_its_own_filters() {
         .iter()
         .all(|o| o.spec.ttl_seconds_after_creation == Some(3600)));
     // Counted on the Ingester: 4 received, 1 filtered, 3 created.
-    let deadline = Instant::now() + common::DEADLINE;
-    loop {
-        let s = ingester(&admin, &ns, "shop-events")
-            .await
-            .status
-            .unwrap_or_default();
-        if s.observations_created == Some(3) && s.events_filtered == Some(1) {
-            assert_eq!(s.events_received, Some(4));
-            break;
-        }
-        assert!(Instant::now() < deadline, "status: {s:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let s = wait_status(
+        &admin,
+        &ns,
+        "shop-events",
+        &agent,
+        "counted 3 created and 1 filtered",
+        |s| s.observations_created == Some(3) && s.events_filtered == Some(1),
+    )
+    .await;
+    assert_eq!(s.events_received, Some(4));
 }
 
 #[tokio::test]
@@ -816,22 +823,15 @@ async fn argo_cd_applications_that_degrade_or_drift_become_observations() {
     // Argo CD's own test Application: Healthy and Synced, nothing to say.
     let app = fixture("argo-cd/argo-cd_controller-testdata_diff-cache.yaml");
     create_tool_object(&admin, app.clone(), &ns).await;
-    let deadline = Instant::now() + common::DEADLINE;
-    loop {
-        let s = ingester(&admin, &ns, "argocd-application-health")
-            .await
-            .status
-            .unwrap_or_default();
-        if s.events_filtered == Some(1) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the healthy Application was not seen: {s:?}\n{}",
-            agent.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_status(
+        &admin,
+        &ns,
+        "argocd-application-health",
+        &agent,
+        "seen the healthy Application",
+        |s| s.events_filtered == Some(1),
+    )
+    .await;
     assert!(observations(&admin, &ns, "argocd").await.is_empty());
 
     // The controller finds it degraded: one Observation.
@@ -1251,19 +1251,16 @@ async fn a_falco_webhook_ingester_is_served_reconfigured_and_removed_live() {
     assert_eq!(reply.status, 202, "{}", reply.body);
     wait_unserved(&address, "/ingest/edge", &agent).await;
     wait_count(&admin, &ns, "falco-edge", 2, &agent, common::DEADLINE).await;
-    let deadline = Instant::now() + common::DEADLINE;
-    loop {
-        let s = ingester(&admin, &ns, "falco-edge")
-            .await
-            .status
-            .unwrap_or_default();
-        if s.observations_created == Some(2) {
-            assert_eq!(s.events_received, Some(2));
-            break;
-        }
-        assert!(Instant::now() < deadline, "status: {s:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let s = wait_status(
+        &admin,
+        &ns,
+        "falco-edge",
+        &agent,
+        "counted 2 created",
+        |s| s.observations_created == Some(2),
+    )
+    .await;
+    assert_eq!(s.events_received, Some(2));
 
     // Deleted: no longer served; the agent's own endpoints are untouched.
     Api::<Ingester>::namespaced(admin.clone(), &ns)
@@ -1344,16 +1341,13 @@ async fn a_generic_webhook_ingester_maps_any_pushed_json() {
         "{}",
         bad.body
     );
-    let deadline = Instant::now() + common::DEADLINE;
-    loop {
-        let s = ingester(&admin, &ns, "ci-failures")
-            .await
-            .status
-            .unwrap_or_default();
-        if s.observations_created == Some(2) && s.events_filtered == Some(1) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "status: {s:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_status(
+        &admin,
+        &ns,
+        "ci-failures",
+        &agent,
+        "counted 2 created and 1 filtered",
+        |s| s.observations_created == Some(2) && s.events_filtered == Some(1),
+    )
+    .await;
 }

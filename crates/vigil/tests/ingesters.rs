@@ -1351,3 +1351,101 @@ async fn a_generic_webhook_ingester_maps_any_pushed_json() {
     )
     .await;
 }
+
+/// A team's webhook Ingester in its own namespace, authenticated by a
+/// Secret next to it: read there (the agent is granted that one Secret),
+/// and rotated without a restart.
+#[tokio::test]
+async fn a_webhook_ingesters_secret_in_its_own_namespace_is_read_and_rotated() {
+    let (admin, ns) = setup("ing-hook-secret").await;
+    let plane = Plane::get().await;
+    let team = plane.namespace("ing-team").await;
+    let grant = json!([
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+         "metadata": {"name": "vigil-reads-hook-token", "namespace": team},
+         "rules": [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["hook-token"],
+                    "verbs": ["get", "list", "watch"]}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+         "metadata": {"name": "vigil-reads-hook-token", "namespace": team},
+         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "vigil-reads-hook-token"},
+         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "vigil"}]},
+    ]);
+    for object in grant.as_array().unwrap() {
+        apply(&admin, object, &team).await;
+    }
+    let secret = |token: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "hook-token", "namespace": team},
+               "stringData": {"token": token}})
+    };
+    apply(&admin, &secret("first-token"), &team).await;
+    let kubeconfig = plane.kubeconfig(TestUser::Vigil);
+    let agent = Agent::start_with(
+        &kubeconfig,
+        &ns,
+        &format!("detect: {{enabled: false}}\ningesters: {{serveWebhooks: true, namespaces: [{team}]}}\nwebhooks: {{listen: 127.0.0.1:0}}\n"),
+        &[],
+        true,
+    );
+    let address = agent.webhook_address.clone().expect("webhook listener");
+    let hook = json!({"apiVersion": "zen.kube-zen.io/v1alpha1", "kind": "Ingester",
+        "metadata": {"name": "team-falco", "namespace": team},
+        "spec": {"source": "team-falco", "ingester": "webhook",
+                 "webhook": {"path": "/ingest/team", "format": "falco",
+                             "auth": {"type": "bearer", "secretRef": {"name": "hook-token", "key": "token"}}}}});
+    apply(&admin, &hook, &team).await;
+    wait_ready(
+        &admin,
+        &team,
+        "team-falco",
+        "True",
+        &agent,
+        common::DEADLINE,
+    )
+    .await;
+    let first = [
+        ("authorization", "Bearer first-token"),
+        ("content-type", "application/json"),
+    ];
+    let reply = post_when_served(
+        &address,
+        "/ingest/team",
+        &first,
+        &falco_alert(&team, "Terminal shell in container"),
+        RECONFIGURE,
+        &agent,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    wait_count(&admin, &team, "team-falco", 1, &agent, common::DEADLINE).await;
+
+    // Rotated: the new token is taken and the old one refused, no restart.
+    apply(&admin, &secret("second-token"), &team).await;
+    let second = [
+        ("authorization", "Bearer second-token"),
+        ("content-type", "application/json"),
+    ];
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        let reply = webhook_client::post_once(
+            &address,
+            "/ingest/team",
+            &second,
+            falco_alert(&team, "Read sensitive file untrusted"),
+        )
+        .await;
+        if reply.status == 202 {
+            break;
+        }
+        assert_eq!(reply.status, 401, "{}", reply.body);
+        assert!(
+            Instant::now() < deadline,
+            "the rotated token was never taken\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let old =
+        webhook_client::post_once(&address, "/ingest/team", &first, falco_alert(&team, "x")).await;
+    assert_eq!(old.status, 401);
+    wait_count(&admin, &team, "team-falco", 2, &agent, common::DEADLINE).await;
+}

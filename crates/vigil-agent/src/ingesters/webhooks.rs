@@ -53,12 +53,12 @@ pub fn endpoint_name(namespace: &str, name: &str) -> String {
     format!("ing-{base}-{hex}")
 }
 
-/// The endpoint an Ingester's `spec.webhook` declares; errors name the field.
+/// The endpoint an Ingester's `spec.webhook` declares.
 pub fn endpoint_section(
     compiled: &Compiled,
     w: &WebhookAdapter,
     agent_namespace: &str,
-) -> Result<EndpointSection, String> {
+) -> EndpointSection {
     let meta = &compiled.ingester.metadata;
     let namespace = meta.namespace.clone().unwrap_or_default();
     let name = meta.name.clone().unwrap_or_default();
@@ -68,19 +68,12 @@ pub fn endpoint_section(
         None => auth.none = true,
         Some(a) => {
             mtls = a.mtls == Some(true);
-            let secret_ref = match &a.secret_ref {
-                Some(r) if namespace != agent_namespace => {
-                    return Err(format!(
-                        "spec.webhook.auth.secretRef: Secret {:?} must be in the agent's namespace {agent_namespace:?} (the agent reads no Secret elsewhere); use secretFile or move the Ingester",
-                        r.name
-                    ))
-                }
-                Some(r) => Some(SecretRef {
-                    name: r.name.clone(),
-                    key: r.key.clone(),
-                }),
-                None => None,
-            };
+            // The Secret is the Ingester's own, in its namespace.
+            let secret_ref = a.secret_ref.as_ref().map(|r| SecretRef {
+                name: r.name.clone(),
+                key: r.key.clone(),
+                namespace: (namespace != agent_namespace).then(|| namespace.clone()),
+            });
             match a.auth_type {
                 AuthType::None => auth.none = true,
                 AuthType::Bearer => {
@@ -108,7 +101,7 @@ pub fn endpoint_section(
         section.verbs = w.verbs.clone();
         section
     });
-    Ok(EndpointSection {
+    EndpointSection {
         name: endpoint_name(&namespace, &name),
         kind,
         path: Some(w.path.clone()),
@@ -119,7 +112,7 @@ pub fn endpoint_section(
         rate_limit: Default::default(),
         audit,
         mtls,
-    })
+    }
 }
 
 struct Served {
@@ -202,13 +195,7 @@ impl WebhookIngesters {
             }
         }
         let counters = self.book.of(&uid);
-        let section = match endpoint_section(&compiled, w, &self.agent_namespace) {
-            Ok(s) => s,
-            Err(message) => {
-                counters.source_failing(Some(message));
-                return;
-            }
-        };
+        let section = endpoint_section(&compiled, w, &self.agent_namespace);
         let endpoint = section.name.clone();
         let mut pushed = Pushed::new(
             &compiled,
@@ -289,7 +276,7 @@ mod tests {
         .unwrap()
     }
 
-    fn section(webhook: serde_json::Value, ns: &str) -> Result<EndpointSection, String> {
+    fn section(webhook: serde_json::Value, ns: &str) -> EndpointSection {
         let c = compiled(webhook, ns);
         let Adapter::Webhook(w) = &c.adapter else {
             panic!()
@@ -303,8 +290,7 @@ mod tests {
             json!({"path": "/ingest/falco", "format": "falco", "maxBodyBytes": 4096,
                    "auth": {"type": "bearer", "secretRef": {"name": "falco-token", "key": "token"}}}),
             "vigil-system",
-        )
-        .unwrap();
+        );
         assert_eq!(s.kind, EndpointKind::Falco);
         assert_eq!(s.path.as_deref(), Some("/ingest/falco"));
         assert_eq!(s.max_body_bytes, Some(4096));
@@ -314,8 +300,7 @@ mod tests {
         let audit = section(
             json!({"path": "/audit", "format": "audit", "verbs": ["create"], "auth": {"type": "hmac", "secretFile": "/s", "header": "X-Sig", "mtls": true}}),
             "vigil-system",
-        )
-        .unwrap();
+        );
         assert_eq!(audit.audit.as_ref().unwrap().stages, ["ResponseComplete"]);
         assert_eq!(audit.audit.as_ref().unwrap().verbs, ["create"]);
         let auth = audit.auth.unwrap();
@@ -326,7 +311,6 @@ mod tests {
         assert!(audit.mtls);
         assert!(
             section(json!({"path": "/x", "format": "falco"}), "shop")
-                .unwrap()
                 .auth
                 .unwrap()
                 .none
@@ -334,13 +318,21 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_elsewhere_than_the_agents_namespace_is_refused_naming_the_field() {
-        let err = section(
+    fn a_secret_ref_is_read_in_the_ingesters_namespace() {
+        let s = section(
             json!({"path": "/x", "format": "falco", "auth": {"type": "bearer", "secretRef": {"name": "t", "key": "k"}}}),
             "shop",
-        )
-        .unwrap_err();
-        assert!(err.starts_with("spec.webhook.auth.secretRef: "), "{err}");
+        );
+        let r = s.auth.unwrap().bearer_token_secret_ref.unwrap();
+        assert_eq!(r.namespace.as_deref(), Some("shop"));
+        let own = section(
+            json!({"path": "/x", "format": "falco", "auth": {"type": "bearer", "secretRef": {"name": "t", "key": "k"}}}),
+            "vigil-system",
+        );
+        assert_eq!(
+            own.auth.unwrap().bearer_token_secret_ref.unwrap().namespace,
+            None
+        );
     }
 
     #[test]

@@ -102,12 +102,17 @@ pub struct EndpointSection {
     pub mtls: bool,
 }
 
-/// A key of a Kubernetes Secret in the agent's namespace.
+/// A key of a Kubernetes Secret, in the agent's namespace unless another
+/// is named (a webhook Ingester's Secret is in the Ingester's namespace).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretRef {
     pub name: String,
     pub key: String,
+    /// Default: the agent's namespace. The agent needs `get, list, watch`
+    /// on the Secret there.
+    #[serde(default)]
+    pub namespace: Option<String>,
 }
 
 /// Where an endpoint's secret comes from.
@@ -734,7 +739,8 @@ mod tests {
             c.source,
             SecretSource::Kubernetes(SecretRef {
                 name: "hooks.tokens".into(),
-                key: "falco.token".into()
+                key: "falco.token".into(),
+                namespace: None,
             })
         );
         assert_eq!(c.scheme, Scheme::Bearer);

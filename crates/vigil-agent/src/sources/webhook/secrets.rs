@@ -82,19 +82,20 @@ pub async fn start(
                     "a Secret needs the agent's Kubernetes client (not available here)",
                 ));
             };
-            let api: Api<Secret> = Api::namespaced(kube.client.clone(), &kube.namespace);
+            let namespace = r.namespace.as_deref().unwrap_or(&kube.namespace);
+            let api: Api<Secret> = Api::namespaced(kube.client.clone(), namespace);
             let secret = api.get(&r.name).await.map_err(|e| {
                 invalid(
                     &c.key,
-                    format!("reading Secret {}/{}: {e}", kube.namespace, r.name),
+                    format!("reading Secret {namespace}/{}: {e}", r.name),
                 )
             })?;
-            let bytes = secret_key(&secret, r).map_err(|m| {
-                invalid(&c.key, format!("Secret {}/{}: {m}", kube.namespace, r.name))
-            })?;
-            let auth = c.scheme.auth(&bytes).map_err(|m| {
-                invalid(&c.key, format!("Secret {}/{}: {m}", kube.namespace, r.name))
-            })?;
+            let bytes = secret_key(&secret, r)
+                .map_err(|m| invalid(&c.key, format!("Secret {namespace}/{}: {m}", r.name)))?;
+            let auth = c
+                .scheme
+                .auth(&bytes)
+                .map_err(|m| invalid(&c.key, format!("Secret {namespace}/{}: {m}", r.name)))?;
             let live: LiveAuth = Arc::new(RwLock::new(Arc::new(auth)));
             let task = AbortOnDrop(tokio::spawn(watch_secret(
                 endpoint.to_string(),

@@ -45,7 +45,17 @@ const FILES: &[(&str, &str)] = &[
         "cert-manager-certificate",
         include_str!("../../../deploy/ingesters/cert-manager-certificate.yaml"),
     ),
+    (
+        "argocd-application-health",
+        include_str!("../../../deploy/ingesters/argocd-application-health.yaml"),
+    ),
+    (
+        "argocd-application-sync",
+        include_str!("../../../deploy/ingesters/argocd-application-sync.yaml"),
+    ),
 ];
+// Not replayed: cert-manager-certificate-expiring reads the clock (a dump's
+// certificates would be judged against today, not the day of the dump).
 
 /// The informer presets, each with the `apiVersion` and plural resource it reads.
 pub struct Presets {
@@ -87,15 +97,22 @@ impl Presets {
         Ok(Presets { by_resource })
     }
 
-    /// The preset for an object, by its `apiVersion` and `kind` (the plural
-    /// resource is the lower-cased kind plus `s`, true of every preset's kind).
-    pub fn for_object(&self, object: &Value) -> Option<&Preset> {
-        let api_version = object.get("apiVersion")?.as_str()?;
-        let plural = format!("{}s", object.get("kind")?.as_str()?.to_ascii_lowercase());
+    /// The presets for an object, by its `apiVersion` and `kind` (the plural
+    /// resource is the lower-cased kind plus `s`, true of every preset's
+    /// kind); several for a kind two presets read (Argo CD health and sync).
+    pub fn for_object(&self, object: &Value) -> Vec<&Preset> {
+        let (Some(api_version), Some(kind)) = (
+            object.get("apiVersion").and_then(Value::as_str),
+            object.get("kind").and_then(Value::as_str),
+        ) else {
+            return Vec::new();
+        };
+        let plural = format!("{}s", kind.to_ascii_lowercase());
         self.by_resource
             .iter()
-            .find(|(v, r, _)| v == api_version && *r == plural)
+            .filter(|(v, r, _)| v == api_version && *r == plural)
             .map(|(_, _, p)| p)
+            .collect()
     }
 }
 
@@ -108,21 +125,34 @@ mod tests {
         let presets = Presets::shipped().expect("presets load");
         assert_eq!(presets.by_resource.len(), FILES.len());
         let report = serde_json::json!({"apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport"});
-        let found = presets.for_object(&report).expect("the Trivy preset");
+        let found = presets.for_object(&report);
+        assert_eq!(found.len(), 1);
         assert_eq!(
-            found.ingester().metadata.name.as_deref(),
+            found[0].ingester().metadata.name.as_deref(),
             Some("trivy-vulnerabilityreport")
+        );
+        let app = serde_json::json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Application"});
+        let names: Vec<_> = presets
+            .for_object(&app)
+            .iter()
+            .filter_map(|p| p.ingester().metadata.name.clone())
+            .collect();
+        assert_eq!(
+            names,
+            ["argocd-application-health", "argocd-application-sync"]
         );
         let v1alpha1 =
             serde_json::json!({"apiVersion": "wgpolicyk8s.io/v1alpha1", "kind": "PolicyReport"});
         assert_eq!(
-            presets
-                .for_object(&v1alpha1)
-                .and_then(|p| p.ingester().metadata.name.as_deref()),
+            presets.for_object(&v1alpha1).first().and_then(|p| p
+                .ingester()
+                .metadata
+                .name
+                .as_deref()),
             Some("kyverno-policyreport-v1alpha1")
         );
         assert!(presets
             .for_object(&serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment"}))
-            .is_none());
+            .is_empty());
     }
 }

@@ -57,54 +57,73 @@ pub fn replay(inputs: Vec<Parsed>, options: &ReplayOptions) -> Report {
         }
         for (origin, object) in parsed.objects {
             summary.read += 1;
-            let Some(preset) = presets.as_ref().and_then(|p| p.for_object(&object)) else {
+            let matching = presets
+                .as_ref()
+                .map(|p| p.for_object(&object))
+                .unwrap_or_default();
+            if matching.is_empty() {
                 *summary
                     .filtered
                     .entry("not_an_event".to_string())
                     .or_default() += 1;
                 continue;
-            };
+            }
             *summary
                 .by_kind
                 .entry("tool-report".to_string())
                 .or_default() += 1;
-            match preset.apply_counted(&object) {
-                Ok(mapped) => {
-                    // A report counts as one record per finding, so the
-                    // accounting still balances.
-                    let findings = mapped.observations.len() as u64 + mapped.dropped.total();
-                    if findings == 0 {
-                        *summary
-                            .filtered
-                            .entry("no_findings".to_string())
-                            .or_default() += 1;
-                        continue;
+            // Every preset of the kind maps the object (Argo CD's health and
+            // sync); a report counts as one record per finding of them all,
+            // so the accounting still balances.
+            let mut mapped_all = Vec::new();
+            let mut dropped = 0u64;
+            let mut failed = None;
+            for preset in matching {
+                match preset.apply_counted(&object) {
+                    Ok(mapped) => {
+                        dropped += mapped.dropped.total();
+                        mapped_all.extend(mapped.observations);
                     }
-                    summary.read += findings - 1;
-                    if mapped.dropped.total() > 0 {
-                        *summary
-                            .filtered
-                            .entry("preset_filter".to_string())
-                            .or_default() += mapped.dropped.total();
-                    }
-                    for o in mapped.observations {
-                        let at = o.spec.detected_at.as_ref().map(|t| t.0);
-                        typed.push((
-                            at,
-                            typed.len(),
-                            format!("{origin}#{}", o.key),
-                            Typed::Mapped(Box::new(o)),
-                        ));
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
                     }
                 }
-                Err(e) => reject(
+            }
+            if let Some(e) = failed {
+                reject(
                     input,
                     Rejected {
                         origin,
                         message: e.to_string(),
                     },
                     &mut summary,
-                ),
+                );
+                continue;
+            }
+            let findings = mapped_all.len() as u64 + dropped;
+            if findings == 0 {
+                *summary
+                    .filtered
+                    .entry("no_findings".to_string())
+                    .or_default() += 1;
+                continue;
+            }
+            summary.read += findings - 1;
+            if dropped > 0 {
+                *summary
+                    .filtered
+                    .entry("preset_filter".to_string())
+                    .or_default() += dropped;
+            }
+            for o in mapped_all {
+                let at = o.spec.detected_at.as_ref().map(|t| t.0);
+                typed.push((
+                    at,
+                    typed.len(),
+                    format!("{origin}#{}", o.key),
+                    Typed::Mapped(Box::new(o)),
+                ));
             }
         }
         for record in parsed.records {

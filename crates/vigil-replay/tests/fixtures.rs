@@ -117,3 +117,46 @@ fn the_samples_mean_what_they_say() {
 fn replaying_twice_gives_the_same_report() {
     assert_eq!(replay_all(), replay_all());
 }
+
+/// Argo CD's own test Application, degraded and drifted as the Argo CD
+/// controller would write it: both Application presets map it, once each,
+/// and the accounting counts the findings of both.
+#[test]
+fn an_argo_cd_application_goes_through_both_of_its_presets() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../vigil-mapping/tests/fixtures/argo-cd/argo-cd_controller-testdata_diff-cache.yaml",
+    );
+    let text = std::fs::read_to_string(&path).expect("argo fixture");
+    let healthy = replay(
+        vec![input::parse("app.yaml", &text, input::Format::Auto)],
+        &ReplayOptions::default(),
+    );
+    assert!(healthy.observations.is_empty());
+    assert_eq!(healthy.summary.filtered.get("preset_filter"), Some(&2));
+    assert!(healthy.summary.balanced(), "{:?}", healthy.summary);
+    let drifted = text
+        .replacen(
+            "  health:\n    status: Healthy",
+            "  health:\n    status: Degraded",
+            1,
+        )
+        .replace(
+            "    revision: rev1\n    status: Synced",
+            "    revision: rev1\n    status: OutOfSync",
+        );
+    assert_ne!(drifted, text);
+    let report = replay(
+        vec![input::parse("app.yaml", &drifted, input::Format::Auto)],
+        &ReplayOptions::default(),
+    );
+    let types: BTreeSet<&str> = report
+        .observations
+        .iter()
+        .map(|o| o.candidate.spec.event_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        BTreeSet::from(["argocd_app_degraded", "argocd_app_out_of_sync"])
+    );
+    assert!(report.summary.balanced(), "{:?}", report.summary);
+}

@@ -316,3 +316,72 @@ fn the_plain_rbac_compliance_role_matches_the_chart() {
     };
     assert_eq!(rules(&plain), rules(&chart));
 }
+
+#[test]
+fn the_charts_presets_are_the_shipped_ones_and_install_in_the_release_namespace() {
+    let shipped = repo_root().join("deploy/ingesters");
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(&shipped).expect("deploy/ingesters") {
+        let path = entry.expect("entry").path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let in_chart =
+            std::fs::read_to_string(repo_root().join("deploy/helm/vigil/presets").join(&name))
+                .unwrap_or_else(|e| {
+                    panic!("deploy/helm/vigil/presets/{name}: {e}; copy deploy/ingesters/ there")
+                });
+        assert_eq!(
+            in_chart,
+            std::fs::read_to_string(&path).unwrap(),
+            "deploy/helm/vigil/presets/{name} is stale"
+        );
+        names.push(name.trim_end_matches(".yaml").to_string());
+    }
+    let chart_files = std::fs::read_dir(repo_root().join("deploy/helm/vigil/presets"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        chart_files,
+        names.len(),
+        "the chart has presets deploy/ingesters/ does not"
+    );
+    names.sort();
+    let list = format!("presets={{{}}}", names.join(","));
+    let text = helm(&[
+        "template",
+        "vigil",
+        "deploy/helm/vigil",
+        "--namespace",
+        "security",
+        "--kube-version",
+        "1.37.0",
+        "--set",
+        &list,
+    ]);
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).expect("YAML");
+    let ingesters: Vec<&serde_json::Value> =
+        docs.iter().filter(|d| d["kind"] == "Ingester").collect();
+    assert_eq!(ingesters.len(), names.len());
+    for ing in ingesters {
+        assert_eq!(ing["metadata"]["namespace"], "security");
+        let text = serde_json::to_string(ing).unwrap();
+        vigil_model::load::ingesters_from_yaml(&text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    // None by default; an unknown name is an error naming it.
+    let default: Vec<serde_json::Value> = serde_saphyr::from_multiple(&rendered()).expect("YAML");
+    assert!(!default.iter().any(|d| d["kind"] == "Ingester"));
+    let out = Command::new(repo_root().join("scripts/helm"))
+        .args([
+            "template",
+            "vigil",
+            "deploy/helm/vigil",
+            "--kube-version",
+            "1.37.0",
+            "--set",
+            "presets={nope}",
+        ])
+        .current_dir(repo_root())
+        .output()
+        .expect("helm");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"nope\" is not a shipped preset"));
+}

@@ -125,30 +125,61 @@ impl WebhookIngesters {
     /// Runs until aborted.
     pub async fn run(self) {
         let resource = ApiResource::erase::<Ingester>(&());
-        let apis: Vec<Api<DynamicObject>> = if self.namespaces.is_empty() {
-            vec![Api::all_with(self.client.clone(), &resource)]
+        let apis: Vec<(String, Api<DynamicObject>)> = if self.namespaces.is_empty() {
+            vec![("*".into(), Api::all_with(self.client.clone(), &resource))]
         } else {
             self.namespaces
                 .iter()
-                .map(|ns| Api::namespaced_with(self.client.clone(), ns, &resource))
+                .map(|ns| {
+                    let api = Api::namespaced_with(self.client.clone(), ns, &resource);
+                    (ns.clone(), api)
+                })
                 .collect()
         };
-        let watches = apis.into_iter().map(|api| {
+        let watches = apis.into_iter().map(|(stream, api)| {
             watcher(api, watcher::Config::default())
                 .default_backoff()
+                .map(move |e| (stream.clone(), e))
                 .boxed()
         });
         let mut events = futures::stream::select_all(watches);
         let mut served: HashMap<String, Served> = HashMap::new();
-        while let Some(event) = events.next().await {
+        // Per stream, the Ingesters seen during its (re)list.
+        let mut listing: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+        while let Some((stream, event)) = events.next().await {
             match event {
                 Err(err) => {
                     tracing::warn!(error = %err, "webhook ingester watch failed; the watcher resumes with backoff")
                 }
-                Ok(watcher::Event::Init | watcher::Event::InitDone) => {}
-                Ok(watcher::Event::InitApply(o) | watcher::Event::Apply(o)) => {
+                Ok(watcher::Event::Init) => {
+                    listing.insert(stream, Default::default());
+                }
+                Ok(watcher::Event::InitDone) => {
+                    // Deleted while the watch was down: no longer served.
+                    let Some(seen) = listing.remove(&stream) else {
+                        continue;
+                    };
+                    let gone: Vec<String> = served
+                        .keys()
+                        .filter(|k| {
+                            let in_stream = stream == "*" || k.starts_with(&format!("{stream}/"));
+                            in_stream && !seen.contains(*k)
+                        })
+                        .cloned()
+                        .collect();
+                    for key in gone {
+                        if let Some(s) = served.remove(&key) {
+                            self.stop(&s);
+                        }
+                    }
+                }
+                Ok(watcher::Event::InitApply(o)) => {
+                    if let Some(seen) = listing.get_mut(&stream) {
+                        seen.insert(key_of(&o));
+                    }
                     self.apply(&mut served, o).await
                 }
+                Ok(watcher::Event::Apply(o)) => self.apply(&mut served, o).await,
                 Ok(watcher::Event::Delete(o)) => {
                     let key = key_of(&o);
                     if let Some(s) = served.remove(&key) {

@@ -631,6 +631,17 @@ impl Processor {
                 self.ingested(source, *outcome, counters).await;
                 return;
             }
+            SourceItem::IngestedUpdate {
+                source,
+                candidate,
+                counters,
+            } => {
+                if !shared.leading.load(Ordering::SeqCst) {
+                    return;
+                }
+                self.update(source, *candidate, counters).await;
+                return;
+            }
         };
         if !shared.progress().begin(&stream, &event.resource_version) {
             m.events_skipped
@@ -684,6 +695,43 @@ impl Processor {
         }
         self.settle_outcome(outcome, source, Origin::Ingested(counters), started)
             .await;
+    }
+
+    /// A changed finding: its Observation's spec is replaced by a task of
+    /// its own once a write slot is free.
+    async fn update(
+        &mut self,
+        source: Arc<str>,
+        candidate: Candidate,
+        counters: Arc<crate::ingesters::status::Counters>,
+    ) {
+        let Ok(slot) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let shared = self.shared.clone();
+        tokio::spawn(async move {
+            use crate::sinks::observation_writer::UpdateOutcome;
+            let result = match shared.writer.update_spec(&candidate).await {
+                UpdateOutcome::Updated => "updated",
+                UpdateOutcome::Created => "created",
+                UpdateOutcome::Failed(reason) => {
+                    counters.error(format!(
+                        "Observation {}/{} not updated: {reason}",
+                        candidate.namespace, candidate.name
+                    ));
+                    reason
+                }
+            };
+            if result == "updated" || result == "created" {
+                crate::ingesters::status::Counters::add(&counters.updated, 1);
+            }
+            shared
+                .metrics()
+                .observations_updated
+                .get_or_create(&Metrics::reason(&source, result))
+                .inc();
+            drop(slot);
+        });
     }
 
     /// The records of one webhook request, in order; each frees its queue

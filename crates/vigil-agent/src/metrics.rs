@@ -78,6 +78,7 @@ pub struct StateLabels {
 pub struct Metrics {
     pub ingesters: Family<StateLabels, Gauge>,
     pub ingester_errors: Counter,
+    pub observations_updated: Family<ReasonLabels, Counter>,
     pub ingester_sources: Gauge,
     pub ingester_status_writes: Family<ResultLabels, Counter>,
     pub events_received: Family<SourceLabels, Counter>,
@@ -130,6 +131,7 @@ impl Metrics {
         let m = Self {
             ingesters: Family::default(),
             ingester_errors: Counter::default(),
+            observations_updated: Family::default(),
             ingester_sources: Gauge::default(),
             ingester_status_writes: Family::default(),
             events_received: Family::default(),
@@ -398,6 +400,11 @@ impl Metrics {
             "ingester_errors",
             "Source objects or records an Ingester could not read or map (each also counted in the Ingester's status.errors)",
             m.ingester_errors.clone(),
+        );
+        r.register(
+            "observations_updated",
+            "Observations of Ingester findings whose content changed (a new severity, a fix available), by reason: updated, created (it was gone), or why it failed; not part of the received accounting (no new record)",
+            m.observations_updated.clone(),
         );
         r.register(
             "ingester_sources",

@@ -511,6 +511,9 @@ pub struct IngesterStatus {
     pub events_received: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observations_created: Option<u64>,
+    /// Observations whose finding changed (a new severity, a fix available) and were updated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observations_updated: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events_filtered: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

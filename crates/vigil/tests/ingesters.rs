@@ -390,15 +390,58 @@ async fn trivy_vulnerability_reports_become_observations_and_one_new_finding_one
         .collect();
     assert_eq!(new.len(), 1);
 
+    // The next scan finds a fix for CVE-2018-25009 (its fixedVersion was
+    // empty): no new Observation, the existing one says so.
+    let mut fixed = trivy_report(&ns);
+    let vulns = fixed["report"]["vulnerabilities"].as_array_mut().unwrap();
+    vulns.push(critical("CVE-2099-0001", "openssl"));
+    for v in vulns.iter_mut() {
+        if v["vulnerabilityID"] == "CVE-2018-25009" {
+            v["fixedVersion"] = json!("1.0.2-1");
+        }
+    }
+    complete_trivy(&mut fixed);
+    create_tool_object(&admin, fixed, &ns).await;
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        let found = observations(&admin, &ns, "trivy").await;
+        assert_eq!(found.len(), 3, "an update, not a new Observation");
+        let fix = found
+            .iter()
+            .find(|o| o.spec.details.as_ref().unwrap()["vulnerabilityID"] == "CVE-2018-25009")
+            .expect("the CVE's Observation");
+        if fix.spec.details.as_ref().unwrap()["fixedVersion"] == "1.0.2-1" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never updated: {:?}\n{}",
+            fix.spec,
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // The status tells an operator what the source did.
-    let status = wait_status(&admin, &ns, name, &agent, "counted 3 created", |status| {
-        status.observations_created == Some(3)
-    })
+    let status = wait_status(
+        &admin,
+        &ns,
+        name,
+        &agent,
+        "counted 3 created, 1 updated",
+        |status| status.observations_created == Some(3) && status.observations_updated == Some(1),
+    )
     .await;
     assert!(status.last_event_time.is_some());
     assert!(status.events_received.unwrap_or(0) >= 2);
     assert_eq!(status.errors, Some(0));
     assert_eq!(agent.metric("vigil_ingesters{state=\"ready\"}").await, 1.0);
+    assert_eq!(
+        agent
+            .metric("vigil_observations_updated_total{source=\"trivy\",reason=\"updated\"}")
+            .await,
+        1.0
+    );
     // Every finding the mapping saw is accounted for: the 3 created and the
     // LOW/MEDIUM ones the preset's minSeverity filtered, each re-scan's too.
     let (received, _) = wait_accounted(&agent, "trivy").await;
@@ -847,11 +890,27 @@ async fn argo_cd_applications_that_degrade_or_drift_become_observations() {
     let mut drifted = degraded;
     drifted["status"]["sync"]["status"] = json!("OutOfSync");
     let stored = create_tool_object(&admin, drifted, &ns).await;
-    let found = wait_count(&admin, &ns, "argocd", 2, &agent, common::DEADLINE).await;
-    // The degraded finding is the same one (first seen while in sync): not rewritten.
-    let mut want = degraded_once;
+    wait_count(&admin, &ns, "argocd", 2, &agent, common::DEADLINE).await;
+    // The degraded finding is the same one, updated: it now says OutOfSync.
+    let mut want = expected(&health, &stored, &ns);
+    assert_eq!(
+        want.keys().collect::<Vec<_>>(),
+        degraded_once.keys().collect::<Vec<_>>()
+    );
     want.extend(expected(&sync, &stored, &ns));
-    assert_eq!(actual(&found), want);
+    let deadline = Instant::now() + common::DEADLINE;
+    loop {
+        let now = actual(&observations(&admin, &ns, "argocd").await);
+        if now == want {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{now:#?}\nwant {want:#?}\n{}",
+            agent.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]

@@ -11,8 +11,9 @@ use vigil_pipeline::Fingerprint;
 
 #[derive(Debug)]
 pub struct Findings {
-    /// Object key → (the stream that lists it, its findings).
-    objects: HashMap<String, (String, HashSet<Fingerprint>)>,
+    /// Object key → (the stream that lists it, its findings and a digest of
+    /// what each says).
+    objects: HashMap<String, (String, HashMap<Fingerprint, u64>)>,
     /// Insertion order, for eviction; keys of removed objects are skipped.
     order: VecDeque<String>,
     max_objects: usize,
@@ -33,17 +34,34 @@ impl Findings {
     }
 
     /// Replaces the object's findings with `mapped`; returns those whose
-    /// fingerprint it did not have, in order.
+    /// fingerprint it did not have, in order. Findings it had that now say
+    /// something else (a new severity, a fixed version) are in
+    /// [`Findings::update_with_changes`].
     pub fn update(
         &mut self,
         stream: &str,
         object: &str,
         mapped: Vec<MappedObservation>,
     ) -> Vec<MappedObservation> {
+        self.update_with_changes(stream, object, mapped).0
+    }
+
+    /// [`Findings::update`], and the findings already known whose content
+    /// changed (what an Observation shows: severity, category, resource,
+    /// details; not the time).
+    pub fn update_with_changes(
+        &mut self,
+        stream: &str,
+        object: &str,
+        mapped: Vec<MappedObservation>,
+    ) -> (Vec<MappedObservation>, Vec<MappedObservation>) {
         if let Some(seen) = self.relisting.get_mut(stream) {
             seen.insert(object.to_string());
         }
-        let now: HashSet<Fingerprint> = mapped.iter().map(|m| m.fingerprint()).collect();
+        let now: HashMap<Fingerprint, u64> = mapped
+            .iter()
+            .map(|m| (m.fingerprint(), content_digest(m)))
+            .collect();
         let before = match self.objects.get_mut(object) {
             Some((_, before)) => std::mem::replace(before, now),
             None => {
@@ -51,17 +69,23 @@ impl Findings {
                 self.objects
                     .insert(object.to_string(), (stream.to_string(), now));
                 self.order.push_back(object.to_string());
-                HashSet::new()
+                HashMap::new()
             }
         };
-        let mut fresh = HashSet::new();
-        mapped
-            .into_iter()
-            .filter(|m| {
-                let f = m.fingerprint();
-                !before.contains(&f) && fresh.insert(f)
-            })
-            .collect()
+        let mut done = HashSet::new();
+        let (mut fresh, mut changed) = (Vec::new(), Vec::new());
+        for m in mapped {
+            let f = m.fingerprint();
+            if !done.insert(f) {
+                continue;
+            }
+            match before.get(&f) {
+                None => fresh.push(m),
+                Some(digest) if *digest != content_digest(&m) => changed.push(m),
+                Some(_) => {}
+            }
+        }
+        (fresh, changed)
     }
 
     /// Forgets a deleted object; true when it was known.
@@ -120,6 +144,23 @@ impl Findings {
     }
 }
 
+/// What a finding says, without when: a digest of its spec's content.
+fn content_digest(m: &MappedObservation) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let s = &m.spec;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&(
+        &s.severity,
+        &s.category,
+        &s.event_type,
+        &s.resource,
+        &s.details,
+    ))
+    .unwrap_or_default()
+    .hash(&mut h);
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +213,23 @@ mod tests {
             keys(&f.update("s1", "s", vec![finding("x"), finding("x")])),
             ["x"]
         );
+    }
+
+    #[test]
+    fn a_known_finding_that_says_something_else_is_a_change_not_a_new_one() {
+        let mut f = Findings::new(10);
+        f.update("s1", "r", vec![finding("a"), finding("b")]);
+        let mut worse = finding("a");
+        worse.spec.severity = vigil_model::Severity::Critical;
+        let mut later = finding("b");
+        later.spec.detected_at = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::from_second(1_800_000_000).unwrap(),
+        ));
+        let (fresh, changed) = f.update_with_changes("s1", "r", vec![worse, later]);
+        assert!(fresh.is_empty());
+        assert_eq!(keys(&changed), ["a"], "a new time alone is no change");
+        let (_, again) = f.update_with_changes("s1", "r", vec![finding("a"), finding("b")]);
+        assert_eq!(keys(&again), ["a"], "back to high is a change too");
     }
 
     #[test]

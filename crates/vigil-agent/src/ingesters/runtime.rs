@@ -108,6 +108,16 @@ pub async fn run(compiled: Arc<Compiled>, counters: Arc<Counters>, cx: Context) 
                 return; // the agent is shutting down
             }
         }
+        for candidate in mapper.take_updates() {
+            let item = SourceItem::IngestedUpdate {
+                source: mapper.source.clone(),
+                candidate: Box::new(candidate),
+                counters: mapper.counters.clone(),
+            };
+            if cx.queue.send(item).await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -231,6 +241,9 @@ pub struct Mapping {
     objects: Option<std::collections::HashMap<String, (String, serde_json::Value)>>,
     /// Where findings the mapping's filters drop are counted (`None` in tests).
     metrics: Option<crate::metrics::Metrics>,
+    /// Known findings that now say something else: their Observations are
+    /// updated ([`Mapping::take_updates`]).
+    updates: Vec<vigil_pipeline::Candidate>,
 }
 
 impl Mapping {
@@ -255,7 +268,15 @@ impl Mapping {
             compiled,
             counters,
             metrics: None,
+            updates: Vec::new(),
         }
+    }
+
+    /// The Observations to update since the last call (findings whose
+    /// content changed: a new severity, a fix now available). Report
+    /// findings only; occurrences are new Observations instead.
+    pub fn take_updates(&mut self) -> Vec<vigil_pipeline::Candidate> {
+        std::mem::take(&mut self.updates)
     }
 
     pub fn reads_clock(&self) -> bool {
@@ -319,7 +340,13 @@ impl Mapping {
                 let Some(mapped) = self.map(&key, &object, now) else {
                     return Vec::new();
                 };
-                self.findings.update(&stream, &key, mapped)
+                let (fresh, changed) = self.findings.update_with_changes(&stream, &key, mapped);
+                if !self.compiled.occurrences() {
+                    for c in &changed {
+                        self.updates.push(self.stage.candidate(c, 0));
+                    }
+                }
+                fresh
             }
             Change::Deleted { key, object } => {
                 self.counters.event_at(now);
@@ -647,6 +674,24 @@ mod tests {
         let Outcome::Emit(c) = &more[0] else { panic!() };
         assert_eq!(c.namespace, "shop");
         assert_eq!(c.spec.severity, vigil_model::Severity::Critical);
+    }
+
+    #[test]
+    fn a_finding_that_changes_is_an_update_of_its_observation() {
+        let mut m = reports(false);
+        let first = m.change(applied(&[("a", "high")]), now());
+        assert_eq!(first.len(), 1);
+        assert!(m.take_updates().is_empty());
+        // Re-rated critical: no new Observation, an update of the same one.
+        assert!(m.change(applied(&[("a", "critical")]), now()).is_empty());
+        let updates = m.take_updates();
+        assert_eq!(updates.len(), 1);
+        let Outcome::Emit(created) = &first[0] else {
+            panic!()
+        };
+        assert_eq!(updates[0].name, created.name);
+        assert_eq!(updates[0].spec.severity, vigil_model::Severity::Critical);
+        assert!(m.take_updates().is_empty(), "taken once");
     }
 
     #[test]

@@ -77,6 +77,11 @@ impl Stage {
             }
             return Outcome::Dropped(DropReason::Throttled);
         }
+        Outcome::Emit(Box::new(self.candidate(found, window)))
+    }
+
+    /// The Observation a finding is, in dedup window `window` (0 for state).
+    pub fn candidate(&self, found: &MappedObservation, window: i64) -> Candidate {
         let (kind, namespace, name) = match &found.spec.resource {
             Some(r) => (
                 r.kind.as_deref().unwrap_or(""),
@@ -98,7 +103,7 @@ impl Stage {
             .spec
             .ttl_seconds_after_creation
             .get_or_insert(self.default_ttl);
-        Outcome::Emit(Box::new(candidate))
+        candidate
     }
 
     fn placement(&self, found: &MappedObservation, window: i64) -> (String, String) {

@@ -14,6 +14,8 @@ use vigil_model::IngesterStatus;
 pub struct Counters {
     pub received: AtomicU64,
     pub created: AtomicU64,
+    /// Observations updated because their finding changed.
+    pub updated: AtomicU64,
     pub filtered: AtomicU64,
     pub deduped: AtomicU64,
     pub errors: AtomicU64,
@@ -70,6 +72,7 @@ impl Counters {
         let get = |c: &AtomicU64| Some(c.load(Ordering::Relaxed));
         status.events_received = get(&self.received);
         status.observations_created = get(&self.created);
+        status.observations_updated = get(&self.updated);
         status.events_filtered = get(&self.filtered);
         status.events_deduped = get(&self.deduped);
         status.errors = get(&self.errors);

@@ -27,6 +27,15 @@ pub enum WriteOutcome {
     Failed(&'static str),
 }
 
+/// How a spec update ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateOutcome {
+    Updated,
+    /// It was not there (expired, deleted): written anew.
+    Created,
+    Failed(&'static str),
+}
+
 /// How a repeat patch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PatchOutcome {
@@ -133,6 +142,53 @@ impl ObservationWriter {
                 },
             }
         }
+    }
+
+    /// Replaces the spec of an existing Observation with the candidate's (a
+    /// finding that changed: a new severity, a fix now available), keeping
+    /// when it was first detected; creates it when it is gone. A few
+    /// retries: a conflict is read again, an outage is met by the next
+    /// change or re-scan.
+    pub async fn update_spec(&self, candidate: &Candidate) -> UpdateOutcome {
+        let api: Api<Observation> = Api::namespaced(self.client.clone(), &candidate.namespace);
+        for attempt in 0..5u32 {
+            self.limiter.acquire().await;
+            let mut current = match api.get(&candidate.name).await {
+                Ok(o) => o,
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    return match self.create(candidate).await {
+                        WriteOutcome::Created | WriteOutcome::AlreadyExists => {
+                            UpdateOutcome::Created
+                        }
+                        WriteOutcome::Failed(reason) => UpdateOutcome::Failed(reason),
+                    };
+                }
+                Err(err) => match classify(&err) {
+                    Verdict::GiveUp(reason) => return UpdateOutcome::Failed(reason),
+                    _ => {
+                        tokio::time::sleep(backoff(attempt)).await;
+                        continue;
+                    }
+                },
+            };
+            let first_detected = current.spec.detected_at.take();
+            current.spec = candidate.spec.clone();
+            current.spec.detected_at = first_detected.or(current.spec.detected_at);
+            self.limiter.acquire().await;
+            match api
+                .replace(&candidate.name, &PostParams::default(), &current)
+                .await
+            {
+                Ok(_) => return UpdateOutcome::Updated,
+                // Changed meanwhile (a repeat count): read it again.
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(err) => match classify(&err) {
+                    Verdict::GiveUp(reason) => return UpdateOutcome::Failed(reason),
+                    _ => tokio::time::sleep(backoff(attempt)).await,
+                },
+            }
+        }
+        UpdateOutcome::Failed("retries_exhausted")
     }
 
     /// Records folded repeats on an existing Observation (a few retries only:

@@ -45,4 +45,11 @@ pub enum SourceItem {
         outcome: Box<vigil_pipeline::Outcome>,
         counters: std::sync::Arc<crate::ingesters::status::Counters>,
     },
+    /// A known finding of an Ingester that now says something else: its
+    /// Observation's spec is replaced.
+    IngestedUpdate {
+        source: std::sync::Arc<str>,
+        candidate: Box<vigil_pipeline::Candidate>,
+        counters: std::sync::Arc<crate::ingesters::status::Counters>,
+    },
 }

@@ -319,7 +319,7 @@ impl Mapper {
                 "spec.mapping",
                 format!(
                     "record {index} is not an object (found {})",
-                    kind_of(record)
+                    vigil_model::json::kind_of(record)
                 ),
             ));
         };
@@ -647,17 +647,6 @@ fn records(source: &Value) -> Vec<&Value> {
                 .unwrap_or_default()
         }
         other => vec![other],
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -8,6 +8,7 @@ pub mod cluster_report;
 pub mod crd;
 pub mod duration;
 pub mod ingester;
+pub mod json;
 pub mod load;
 pub mod observation;
 pub mod template;

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 use std::fmt;
+use vigil_model::json::kind_of;
 
 /// What a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -233,10 +234,7 @@ fn classify_into(value: Value, origin: Origin, format: Format, out: &mut Parsed)
 /// what was looked for.
 pub fn classify(value: &Value) -> Result<RecordKind, String> {
     let Value::Object(map) = value else {
-        return Err(format!(
-            "expected a JSON object, found {}",
-            type_name(value)
-        ));
+        return Err(format!("expected a JSON object, found {}", kind_of(value)));
     };
     let api_version = map
         .get("apiVersion")
@@ -249,10 +247,7 @@ pub fn classify(value: &Value) -> Result<RecordKind, String> {
         return Ok(RecordKind::Falco);
     }
     if let Some(kind) = map.get("kind").filter(|k| !k.is_string()) {
-        return Err(format!(
-            "kind: expected a string, found {}",
-            type_name(kind)
-        ));
+        return Err(format!("kind: expected a string, found {}", kind_of(kind)));
     }
     // eventrouter's lines wrap the Event: {"verb": "ADDED", "event": {...}}.
     if map.contains_key("verb") && map.get("event").is_some_and(Value::is_object) {
@@ -280,17 +275,6 @@ fn is_other_object(value: &Value) -> bool {
             .get("metadata")
             .and_then(|m| m.get("name"))
             .is_some_and(Value::is_string)
-}
-
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

@@ -114,12 +114,7 @@ pub fn parse(text: &str, key: &str, format: ReportFormat) -> Result<serde_json::
             v @ serde_json::Value::Object(_) => Ok(v),
             other => Err(format!(
                 "data key {key:?}: kube-bench output is an object or an array of controls, found {}",
-                match other {
-                    serde_json::Value::Null => "null",
-                    serde_json::Value::Bool(_) => "a boolean",
-                    serde_json::Value::Number(_) => "a number",
-                    _ => "a string",
-                }
+                vigil_model::json::kind_of(&other)
             )),
         },
     }

@@ -59,12 +59,7 @@ pub fn records(kind: EndpointKind, body: &[u8]) -> Result<Vec<WebhookRecord>, Li
                         "",
                         vigil_pipeline::sources::Problem::Invalid(format!(
                             "a JSON object or array is expected, found {}",
-                            match other {
-                                Value::Null => "null",
-                                Value::Bool(_) => "a boolean",
-                                Value::Number(_) => "a number",
-                                _ => "a string",
-                            }
+                            vigil_model::json::kind_of(&other)
                         )),
                     )))
                 }

@@ -20,6 +20,7 @@ use crate::sinks::repeats::{Folded, RepeatFold};
 use crate::sources::k8s_events::{self, EventSource};
 use crate::sources::webhook::{self, Batch, WebhookRecord};
 use crate::sources::{namespaces, SourceItem};
+use crate::task::AbortOnDrop;
 use kube::Client;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -328,15 +329,6 @@ struct Term {
     tx: mpsc::Sender<SourceItem>,
     checkpoint: Option<Arc<CheckpointStore>>,
     client: Client,
-}
-
-/// Aborts its task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Starts a term whenever leadership is gained and aborts it as soon as it

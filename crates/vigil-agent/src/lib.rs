@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod server;
 pub mod sinks;
 pub mod sources;
+pub mod task;
 
 pub use agent::{run, AgentError};
 pub use config::{AgentConfig, ConfigError, Overrides, Settings};

@@ -12,6 +12,7 @@ use super::compile::{compile, Compiled};
 use super::runtime::{self, Context};
 use super::status::{self, Counters, Readiness};
 use crate::metrics::{Metrics, StateLabels};
+use crate::task::AbortOnDrop;
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
@@ -41,14 +42,6 @@ struct Running {
     compiled: Arc<Compiled>,
     generation: Option<i64>,
     _task: AbortOnDrop,
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 struct Entry {

@@ -9,6 +9,7 @@ use super::findings::Findings;
 use super::stage::Stage;
 use super::status::Counters;
 use crate::sources::SourceItem;
+use crate::task::AbortOnDrop;
 use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use std::sync::Arc;
@@ -121,8 +122,6 @@ pub async fn run(compiled: Arc<Compiled>, counters: Arc<Counters>, cx: Context) 
     }
 }
 
-struct AbortOnDrop<T = ()>(tokio::task::JoinHandle<T>);
-
 type Gauge = prometheus_client::metrics::gauge::Gauge;
 
 /// Counts a source task in `vigil_ingester_sources` for as long as it lives
@@ -220,12 +219,6 @@ async fn run_events(
         if cx.queue.send(item).await.is_err() {
             return;
         }
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

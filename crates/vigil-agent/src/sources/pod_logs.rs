@@ -21,13 +21,8 @@ pub const MAX_LINE: usize = 16 * 1024;
 /// Containers followed at once per Ingester; more are skipped and reported.
 pub const MAX_FOLLOWED: usize = 200;
 
-struct Follower(tokio::task::JoinHandle<()>);
-
-impl Drop for Follower {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+/// A container's log follower: aborted when its entry is dropped.
+type Follower = crate::task::AbortOnDrop;
 
 pub async fn run(
     client: Client,
@@ -144,7 +139,7 @@ pub async fn run(
                 params,
                 changes.clone(),
             ));
-            followed.insert(key, (cs.restart_count, Follower(task)));
+            followed.insert(key, (cs.restart_count, crate::task::AbortOnDrop(task)));
         }
     }
     Ok(())

@@ -41,14 +41,8 @@ pub struct KubeAccess {
 /// The credentials in force, swapped on rotation.
 pub type LiveAuth = Arc<RwLock<Arc<Auth>>>;
 
-/// Aborts its task when dropped: an endpoint's reload task ends with it.
-pub struct AbortOnDrop(pub(super) tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
+/// An endpoint's reload task ends with it.
+pub use crate::task::AbortOnDrop;
 
 /// The credentials of an endpoint, loaded, and the task keeping them
 /// current (none for `none: true`, or outside a Tokio runtime).

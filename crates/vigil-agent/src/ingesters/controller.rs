@@ -199,15 +199,10 @@ impl Controller {
             Err(errors) => {
                 let kept = entry.running.as_ref().and_then(|r| r.generation);
                 tracing::warn!(ingester = %key, ?generation, error = %errors, ?kept, "ingester refused");
-                let mut message = errors.to_string();
-                if message.len() > super::status::MAX_MESSAGE {
-                    // Every field is listed; the first ones are kept.
-                    let mut end = super::status::MAX_MESSAGE;
-                    while !message.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    message.truncate(end);
-                }
+                // Every field is listed; the first ones are kept.
+                let message = errors.to_string();
+                let message =
+                    super::status::prefix(&message, super::status::MAX_MESSAGE).to_string();
                 entry.readiness = Readiness::Invalid { message, kept };
             }
         }

@@ -435,7 +435,7 @@ impl Mapping {
                     key.push_str(m.as_str());
                 }
             }
-            details.insert("line".into(), truncate(text, 1024).into());
+            details.insert("line".into(), super::status::prefix(text, 1024).into());
             details.insert("container".into(), container.into());
             out.push(MappedObservation {
                 spec: vigil_model::ObservationSpec {
@@ -506,17 +506,6 @@ fn deleted(mut found: MappedObservation) -> MappedObservation {
         found.spec.details = Some(serde_json::json!({"change": "deleted"}));
     }
     found
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
 }
 
 /// Runs the source; when it fails or panics, restarts it with backoff.

@@ -123,16 +123,24 @@ impl CountersBook {
 /// Longest message kept in a status (an API error can quote a whole body).
 pub const MAX_MESSAGE: usize = 1024;
 
-fn bounded(mut message: String) -> String {
-    if message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE - 3;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push_str("...");
+/// The longest prefix of `text` of at most `max` bytes that ends on a
+/// character boundary.
+pub fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
     }
-    message
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn bounded(message: String) -> String {
+    if message.len() <= MAX_MESSAGE {
+        return message;
+    }
+    format!("{}...", prefix(&message, MAX_MESSAGE - 3))
 }
 
 /// Whether the Ingester runs, and if not why.

@@ -12,13 +12,13 @@ use super::compile::{compile, Compiled};
 use super::runtime::{self, Context};
 use super::status::{self, Counters, Readiness};
 use crate::metrics::{Metrics, StateLabels};
+use crate::sources::dynamic::{self, key_of};
 use crate::task::AbortOnDrop;
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
-use kube::runtime::{watcher, WatchStreamExt};
-use kube::Resource;
-use std::collections::{HashMap, HashSet};
+use kube::runtime::watcher;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vigil_model::{Ingester, IngesterStatus};
@@ -61,30 +61,14 @@ impl Controller {
     /// Runs until aborted.
     pub async fn run(self) {
         let resource = ApiResource::erase::<Ingester>(&());
-        let client = self.cx.client.clone();
-        let streams: Vec<(String, Api<DynamicObject>)> = if self.namespaces.is_empty() {
-            vec![("*".into(), Api::all_with(client.clone(), &resource))]
-        } else {
-            self.namespaces
-                .iter()
-                .map(|ns| {
-                    (
-                        ns.clone(),
-                        Api::namespaced_with(client.clone(), ns, &resource),
-                    )
-                })
-                .collect()
-        };
-        let watches = streams.into_iter().map(|(stream, api)| {
-            watcher(api, watcher::Config::default())
-                .default_backoff()
-                .map(move |e| (stream.clone(), e))
-                .boxed()
-        });
-        let mut events = futures::stream::select_all(watches);
+        let mut events = dynamic::watch(
+            &self.cx.client,
+            &resource,
+            &self.namespaces,
+            &watcher::Config::default(),
+        );
         let mut entries: HashMap<String, Entry> = HashMap::new();
-        // Per stream, the Ingesters seen during its (re)list.
-        let mut listing: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut relists = dynamic::Relists::default();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -93,13 +77,9 @@ impl Controller {
                     let Some((stream, event)) = event else { return };
                     match event {
                         Err(err) => tracing::warn!(error = %err, "ingester watch failed; the watcher resumes with backoff"),
-                        Ok(watcher::Event::Init) => {
-                            listing.insert(stream, HashSet::new());
-                        }
+                        Ok(watcher::Event::Init) => relists.begin(&stream),
                         Ok(watcher::Event::InitApply(o)) => {
-                            if let Some(seen) = listing.get_mut(&stream) {
-                                seen.insert(key_of(&o));
-                            }
+                            relists.saw(&stream, key_of(&o));
                             self.apply(&mut entries, o);
                         }
                         Ok(watcher::Event::Apply(o)) => self.apply(&mut entries, o),
@@ -111,10 +91,10 @@ impl Controller {
                         }
                         Ok(watcher::Event::InitDone) => {
                             // Deleted while the watch was down.
-                            if let Some(seen) = listing.remove(&stream) {
-                                entries.retain(|k, e| {
-                                    (stream != "*" && e.namespace != stream) || seen.contains(k)
-                                });
+                            for key in relists.gone(&stream, entries.keys()) {
+                                if let Some(gone) = entries.remove(&key) {
+                                    self.book.forget(&gone.uid);
+                                }
                             }
                         }
                     }
@@ -296,12 +276,4 @@ fn strip_time(
             )
         })
         .collect()
-}
-
-fn key_of(o: &DynamicObject) -> String {
-    format!(
-        "{}/{}",
-        o.meta().namespace.as_deref().unwrap_or_default(),
-        o.meta().name.as_deref().unwrap_or_default()
-    )
 }

@@ -7,13 +7,14 @@
 use super::compile::{compile, Adapter, Compiled};
 use super::pushed::Pushed;
 use super::status::CountersBook;
+use crate::sources::dynamic::{self, key_of};
 use crate::sources::webhook::config::{
     AuditEndpointSection, AuthSection, EndpointKind, EndpointSection, SecretRef,
 };
 use crate::sources::webhook::IntakeHandle;
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::watcher;
 use kube::Client;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -125,58 +126,30 @@ impl WebhookIngesters {
     /// Runs until aborted.
     pub async fn run(self) {
         let resource = ApiResource::erase::<Ingester>(&());
-        let apis: Vec<(String, Api<DynamicObject>)> = if self.namespaces.is_empty() {
-            vec![("*".into(), Api::all_with(self.client.clone(), &resource))]
-        } else {
-            self.namespaces
-                .iter()
-                .map(|ns| {
-                    let api = Api::namespaced_with(self.client.clone(), ns, &resource);
-                    (ns.clone(), api)
-                })
-                .collect()
-        };
-        let watches = apis.into_iter().map(|(stream, api)| {
-            watcher(api, watcher::Config::default())
-                .default_backoff()
-                .map(move |e| (stream.clone(), e))
-                .boxed()
-        });
-        let mut events = futures::stream::select_all(watches);
+        let mut events = dynamic::watch(
+            &self.client,
+            &resource,
+            &self.namespaces,
+            &watcher::Config::default(),
+        );
         let mut served: HashMap<String, Served> = HashMap::new();
-        // Per stream, the Ingesters seen during its (re)list.
-        let mut listing: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+        let mut relists = dynamic::Relists::default();
         while let Some((stream, event)) = events.next().await {
             match event {
                 Err(err) => {
                     tracing::warn!(error = %err, "webhook ingester watch failed; the watcher resumes with backoff")
                 }
-                Ok(watcher::Event::Init) => {
-                    listing.insert(stream, Default::default());
-                }
+                Ok(watcher::Event::Init) => relists.begin(&stream),
                 Ok(watcher::Event::InitDone) => {
                     // Deleted while the watch was down: no longer served.
-                    let Some(seen) = listing.remove(&stream) else {
-                        continue;
-                    };
-                    let gone: Vec<String> = served
-                        .keys()
-                        .filter(|k| {
-                            let in_stream = stream == "*" || k.starts_with(&format!("{stream}/"));
-                            in_stream && !seen.contains(*k)
-                        })
-                        .cloned()
-                        .collect();
-                    for key in gone {
+                    for key in relists.gone(&stream, served.keys()) {
                         if let Some(s) = served.remove(&key) {
                             self.stop(&s);
                         }
                     }
                 }
                 Ok(watcher::Event::InitApply(o)) => {
-                    if let Some(seen) = listing.get_mut(&stream) {
-                        seen.insert(key_of(&o));
-                    }
+                    relists.saw(&stream, key_of(&o));
                     self.apply(&mut served, o).await
                 }
                 Ok(watcher::Event::Apply(o)) => self.apply(&mut served, o).await,
@@ -283,14 +256,6 @@ impl WebhookIngesters {
             .remove(&s.endpoint);
         tracing::info!(endpoint = %s.endpoint, "webhook ingester endpoint removed");
     }
-}
-
-fn key_of(o: &DynamicObject) -> String {
-    format!(
-        "{}/{}",
-        o.metadata.namespace.as_deref().unwrap_or_default(),
-        o.metadata.name.as_deref().unwrap_or_default()
-    )
 }
 
 #[cfg(test)]

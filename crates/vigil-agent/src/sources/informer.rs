@@ -3,16 +3,14 @@
 //! with label and field selectors. Lists, adds, updates and deletes are
 //! handed over as they are; deciding what is new is the runtime's job.
 
+use super::dynamic::key_of;
 use crate::ingesters::runtime::Change;
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher;
 use kube::Client;
 use tokio::sync::mpsc;
 use vigil_model::ingester::InformerAdapter;
-
-/// The stream key of a cluster-wide watch.
-const ALL: &str = "*";
 
 /// Watches until the receiver is gone (`Ok`). Watch errors are retried by
 /// the watcher with backoff and reported as [`Change::Failing`].
@@ -31,20 +29,6 @@ pub async fn run(
     if let Some(fields) = &adapter.field_selector {
         config = config.fields(fields);
     }
-    let streams: Vec<(String, Api<DynamicObject>)> = if adapter.namespaces.is_empty() {
-        vec![(ALL.into(), Api::all_with(client, &resource))]
-    } else {
-        adapter
-            .namespaces
-            .iter()
-            .map(|ns| {
-                (
-                    ns.clone(),
-                    Api::namespaced_with(client.clone(), ns, &resource),
-                )
-            })
-            .collect()
-    };
     let what = format!(
         "{}/{} {}",
         if gvr.group.is_empty() {
@@ -55,13 +39,7 @@ pub async fn run(
         gvr.version,
         gvr.resource
     );
-    let watches = streams.into_iter().map(|(stream, api)| {
-        watcher(api, config.clone())
-            .default_backoff()
-            .map(move |item| (stream.clone(), item))
-            .boxed()
-    });
-    let mut all = futures::stream::select_all(watches);
+    let mut all = super::dynamic::watch(&client, &resource, &adapter.namespaces, &config);
     while let Some((stream, item)) = all.next().await {
         let change = match item {
             Err(err) => Change::Failing(format!("watching {what} ({stream}): {}", explain(&err))),
@@ -82,15 +60,6 @@ pub async fn run(
         }
     }
     Ok(())
-}
-
-/// `namespace/name` (or `name` for a cluster-scoped object).
-fn key_of(o: &DynamicObject) -> String {
-    let name = o.metadata.name.as_deref().unwrap_or_default();
-    match o.metadata.namespace.as_deref() {
-        Some(ns) => format!("{ns}/{name}"),
-        None => name.to_string(),
-    }
 }
 
 fn to_value(o: DynamicObject) -> serde_json::Value {

@@ -3,6 +3,7 @@
 //! is full (back-pressure, never a drop).
 
 pub mod configmap;
+pub mod dynamic;
 pub mod informer;
 pub mod k8s_events;
 pub mod namespaces;

@@ -159,14 +159,7 @@ async fn follow(
     tracing::info!(container = %target, "following container logs");
     let mut reader = match api.log_stream(&pod, &params).await {
         Ok(r) => Box::pin(r),
-        Err(err) => {
-            let _ = changes
-                .send(Change::Unreadable(format!(
-                    "logs of {namespace}/{pod}/{container}: {err}"
-                )))
-                .await;
-            return;
-        }
+        Err(err) => return unreadable(&changes, &target, err).await,
     };
     let mut line = Vec::with_capacity(256);
     loop {
@@ -178,14 +171,7 @@ async fn follow(
                 return;
             }
             Ok(_) => {}
-            Err(err) => {
-                let _ = changes
-                    .send(Change::Unreadable(format!(
-                        "logs of {namespace}/{pod}/{container}: {err}"
-                    )))
-                    .await;
-                return;
-            }
+            Err(err) => return unreadable(&changes, &target, err).await,
         }
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end_matches(['\n', '\r']);
@@ -202,6 +188,13 @@ async fn follow(
             return;
         }
     }
+}
+
+/// Reports a container's log as unreadable (the follower ends).
+async fn unreadable(changes: &mpsc::Sender<Change>, target: &str, err: impl std::fmt::Display) {
+    let _ = changes
+        .send(Change::Unreadable(format!("logs of {target}: {err}")))
+        .await;
 }
 
 /// Reads one line into `out`, keeping at most [`MAX_LINE`] bytes of it;

@@ -301,20 +301,11 @@ mod tests {
     use serde_json::json;
 
     fn object(spec: serde_json::Value) -> serde_json::Value {
-        json!({"apiVersion": "zen.kube-zen.io/v1alpha1", "kind": "Ingester",
-               "metadata": {"name": "t", "namespace": "tools", "uid": "u1", "generation": 1},
-               "spec": spec})
+        super::super::test_support::object("t", "tools", spec)
     }
 
     fn informer(extra: serde_json::Value) -> serde_json::Value {
-        let mut spec = json!({"source": "tool", "ingester": "informer",
-            "informer": {"gvr": {"group": "x.io", "version": "v1", "resource": "reports"}},
-            "mapping": {"category": "security", "eventType": "finding",
-                        "severity": {"default": "low"}}});
-        for (k, v) in extra.as_object().unwrap() {
-            spec[k] = v.clone();
-        }
-        object(spec)
+        object(super::super::test_support::informer_spec(extra))
     }
 
     fn first_error(value: serde_json::Value) -> String {

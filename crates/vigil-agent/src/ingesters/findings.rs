@@ -164,24 +164,9 @@ fn content_digest(m: &MappedObservation) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_model::{Category, ObservationSpec, Severity};
 
     fn finding(key: &str) -> MappedObservation {
-        MappedObservation {
-            spec: ObservationSpec {
-                source: "tool".into(),
-                category: Category::Security,
-                severity: Severity::High,
-                event_type: "finding".into(),
-                resource: None,
-                details: None,
-                detected_at: None,
-                ttl_seconds_after_creation: None,
-            },
-            key: key.into(),
-            record: 0,
-            element: None,
-        }
+        super::super::test_support::finding(key, None)
     }
 
     fn keys(found: &[MappedObservation]) -> Vec<&str> {

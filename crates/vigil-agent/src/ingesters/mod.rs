@@ -11,6 +11,8 @@ pub mod pushed;
 pub mod runtime;
 pub mod stage;
 pub mod status;
+#[cfg(test)]
+mod test_support;
 pub mod webhooks;
 
 pub use compile::{compile, Compiled};

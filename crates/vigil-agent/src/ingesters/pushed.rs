@@ -138,11 +138,7 @@ mod tests {
     use serde_json::json;
 
     fn compiled(spec: serde_json::Value) -> Compiled {
-        super::super::compile(
-            json!({"apiVersion": "zen.kube-zen.io/v1alpha1", "kind": "Ingester",
-            "metadata": {"name": "hook", "namespace": "tools"}, "spec": spec}),
-        )
-        .unwrap()
+        super::super::test_support::compiled_in("hook", "tools", spec)
     }
 
     fn pushed(spec: serde_json::Value, format: WebhookFormat) -> Pushed {

@@ -569,11 +569,7 @@ mod tests {
     use serde_json::json;
 
     fn mapping(spec: serde_json::Value) -> Mapping {
-        let compiled = Arc::new(
-            super::super::compile(json!({"apiVersion": "zen.kube-zen.io/v1alpha1",
-                "kind": "Ingester", "metadata": {"name": "t", "namespace": "tools"}, "spec": spec}))
-            .unwrap(),
-        );
+        let compiled = Arc::new(super::super::test_support::compiled(spec));
         Mapping::with(
             compiled,
             Arc::new(Counters::default()),
@@ -767,16 +763,12 @@ mod clock_tests {
 
     #[test]
     fn a_time_horizon_emits_when_the_time_comes_not_only_when_the_object_changes() {
-        let compiled = Arc::new(
-            super::super::compile(json!({"apiVersion": "zen.kube-zen.io/v1alpha1",
-                "kind": "Ingester", "metadata": {"name": "t", "namespace": "tools"},
-                "spec": {"source": "cert-manager", "ingester": "informer",
-                    "informer": {"gvr": {"group": "cert-manager.io", "version": "v1", "resource": "certificates"}},
-                    "filters": {"before": {"path": ".status.notAfter", "within": "30d"}},
-                    "mapping": {"key": "{{ .metadata.name }}/{{ .status.notAfter }}", "category": "operations",
-                        "eventType": "certificate_expiring", "severity": {"default": "medium"}}}}))
-            .unwrap(),
-        );
+        let compiled = Arc::new(super::super::test_support::compiled(json!({
+            "source": "cert-manager", "ingester": "informer",
+            "informer": {"gvr": {"group": "cert-manager.io", "version": "v1", "resource": "certificates"}},
+            "filters": {"before": {"path": ".status.notAfter", "within": "30d"}},
+            "mapping": {"key": "{{ .metadata.name }}/{{ .status.notAfter }}", "category": "operations",
+                "eventType": "certificate_expiring", "severity": {"default": "medium"}}})));
         let mut m = Mapping::with(
             compiled,
             Arc::new(Counters::default()),

@@ -129,47 +129,13 @@ impl Stage {
 
 #[cfg(test)]
 mod tests {
+    use super::super::test_support::{finding, informer_spec};
     use super::*;
     use serde_json::json;
-    use vigil_model::{Category, ObservationSpec, ResourceRef, Severity};
     use vigil_pipeline::enrich::EnrichConfig;
 
     fn compiled(extra: serde_json::Value) -> Compiled {
-        let mut spec = json!({"source": "tool", "ingester": "informer",
-            "informer": {"gvr": {"group": "x.io", "version": "v1", "resource": "reports"}},
-            "mapping": {"category": "security", "eventType": "finding",
-                        "severity": {"default": "low"}}});
-        for (k, v) in extra.as_object().unwrap() {
-            spec[k] = v.clone();
-        }
-        super::super::compile(
-            json!({"apiVersion": "zen.kube-zen.io/v1alpha1", "kind": "Ingester",
-            "metadata": {"name": "t", "namespace": "tools"}, "spec": spec}),
-        )
-        .unwrap()
-    }
-
-    fn finding(key: &str, namespace: Option<&str>) -> MappedObservation {
-        MappedObservation {
-            spec: ObservationSpec {
-                source: "tool".into(),
-                category: Category::Security,
-                severity: Severity::High,
-                event_type: "finding".into(),
-                resource: namespace.map(|ns| ResourceRef {
-                    api_version: Some("apps/v1".into()),
-                    kind: Some("Deployment".into()),
-                    name: Some("web".into()),
-                    namespace: Some(ns.into()),
-                }),
-                details: None,
-                detected_at: None,
-                ttl_seconds_after_creation: None,
-            },
-            key: key.into(),
-            record: 0,
-            element: None,
-        }
+        super::super::test_support::compiled(informer_spec(extra))
     }
 
     fn stage(extra: serde_json::Value) -> Stage {

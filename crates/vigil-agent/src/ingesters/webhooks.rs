@@ -264,12 +264,11 @@ mod tests {
     use serde_json::json;
 
     fn compiled(webhook: serde_json::Value, ns: &str) -> Compiled {
-        compile(
-            json!({"apiVersion": "zen.kube-zen.io/v1alpha1", "kind": "Ingester",
-            "metadata": {"name": "falco-edge", "namespace": ns},
-            "spec": {"source": "falco-edge", "ingester": "webhook", "webhook": webhook}}),
+        super::super::test_support::compiled_in(
+            "falco-edge",
+            ns,
+            json!({"source": "falco-edge", "ingester": "webhook", "webhook": webhook}),
         )
-        .unwrap()
     }
 
     fn section(webhook: serde_json::Value, ns: &str) -> EndpointSection {

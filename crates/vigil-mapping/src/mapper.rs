@@ -57,10 +57,16 @@ impl MappedObservation {
     /// The Observation name for one dedup window: `<source>-<eventType>-<16 hex>`,
     /// at most 63 characters, as the pipeline names every Observation.
     pub fn name_in_window(&self, window: i64) -> String {
+        self.name_with(self.fingerprint(), window)
+    }
+
+    /// [`MappedObservation::name_in_window`] with the fingerprint already at
+    /// hand (hot paths compute it once).
+    pub fn name_with(&self, fingerprint: Fingerprint, window: i64) -> String {
         observation_name(
             &self.spec.source,
             &self.spec.event_type,
-            self.fingerprint(),
+            fingerprint,
             window,
         )
     }
@@ -74,7 +80,18 @@ impl MappedObservation {
     /// A pipeline [`Candidate`] (window 0): in the affected object's namespace,
     /// else `fallback_namespace`; labelled with audience, source and fingerprint.
     pub fn candidate(&self, fallback_namespace: &str, audience: Audience) -> Candidate {
-        let fingerprint = self.fingerprint();
+        self.candidate_with(self.fingerprint(), 0, fallback_namespace, audience)
+    }
+
+    /// [`MappedObservation::candidate`] in dedup window `window`, with the
+    /// fingerprint already at hand.
+    pub fn candidate_with(
+        &self,
+        fingerprint: Fingerprint,
+        window: i64,
+        fallback_namespace: &str,
+        audience: Audience,
+    ) -> Candidate {
         let namespace = self
             .spec
             .resource
@@ -82,7 +99,7 @@ impl MappedObservation {
             .and_then(|r| r.namespace.clone())
             .unwrap_or_else(|| fallback_namespace.to_string());
         Candidate {
-            name: self.name(),
+            name: self.name_with(fingerprint, window),
             namespace,
             labels: labels_for(audience, &self.spec.source, fingerprint),
             spec: self.spec.clone(),

@@ -58,10 +58,12 @@ impl Findings {
         if let Some(seen) = self.relisting.get_mut(stream) {
             seen.insert(object.to_string());
         }
-        let now: HashMap<Fingerprint, u64> = mapped
-            .iter()
-            .map(|m| (m.fingerprint(), content_digest(m)))
+        // Each finding's fingerprint and digest, computed once.
+        let found: Vec<(Fingerprint, u64, MappedObservation)> = mapped
+            .into_iter()
+            .map(|m| (m.fingerprint(), content_digest(&m), m))
             .collect();
+        let now: HashMap<Fingerprint, u64> = found.iter().map(|(f, d, _)| (*f, *d)).collect();
         let before = match self.objects.get_mut(object) {
             Some((_, before)) => std::mem::replace(before, now),
             None => {
@@ -74,14 +76,13 @@ impl Findings {
         };
         let mut done = HashSet::new();
         let (mut fresh, mut changed) = (Vec::new(), Vec::new());
-        for m in mapped {
-            let f = m.fingerprint();
+        for (f, digest, m) in found {
             if !done.insert(f) {
                 continue;
             }
             match before.get(&f) {
                 None => fresh.push(m),
-                Some(digest) if *digest != content_digest(&m) => changed.push(m),
+                Some(known) if *known != digest => changed.push(m),
                 Some(_) => {}
             }
         }

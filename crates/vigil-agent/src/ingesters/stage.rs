@@ -62,10 +62,9 @@ impl Stage {
                 last_seen,
             } = seen
             {
-                let (name, namespace) = self.placement(found, w);
                 return Outcome::Repeat(Repeat {
-                    name,
-                    namespace,
+                    name: found.name_with(fingerprint, self.window(w)),
+                    namespace: self.namespace_of(found),
                     occurrences,
                     last_seen,
                 });
@@ -77,28 +76,35 @@ impl Stage {
             }
             return Outcome::Dropped(DropReason::Throttled);
         }
-        Outcome::Emit(Box::new(self.candidate(found, window)))
+        Outcome::Emit(Box::new(self.candidate_with(found, fingerprint, window)))
     }
 
     /// The Observation a finding is, in dedup window `window` (0 for state).
     pub fn candidate(&self, found: &MappedObservation, window: i64) -> Candidate {
-        let (kind, namespace, name) = match &found.spec.resource {
-            Some(r) => (
+        self.candidate_with(found, found.fingerprint(), window)
+    }
+
+    fn candidate_with(
+        &self,
+        found: &MappedObservation,
+        fingerprint: vigil_pipeline::Fingerprint,
+        window: i64,
+    ) -> Candidate {
+        let audience = match &found.spec.resource {
+            Some(r) => self.enricher.audience_of(
                 r.kind.as_deref().unwrap_or(""),
                 r.namespace.as_deref().unwrap_or(""),
                 r.name.as_deref().unwrap_or(""),
             ),
-            None => ("", "", ""),
+            None => vigil_pipeline::Audience::Platform,
         };
-        let audience = if found.spec.resource.is_some() {
-            self.enricher.audience_of(kind, namespace, name)
-        } else {
-            vigil_pipeline::Audience::Platform
-        };
-        let mut candidate: Candidate = found.candidate(&self.fallback_namespace, audience);
-        let (name, namespace) = self.placement(found, window);
-        candidate.name = name;
-        candidate.namespace = namespace;
+        let mut candidate = found.candidate_with(
+            fingerprint,
+            self.window(window),
+            &self.fallback_namespace,
+            audience,
+        );
+        candidate.namespace = self.namespace_of(found);
         candidate
             .spec
             .ttl_seconds_after_creation
@@ -106,14 +112,20 @@ impl Stage {
         candidate
     }
 
-    fn placement(&self, found: &MappedObservation, window: i64) -> (String, String) {
-        let name = if self.occurrences {
-            found.name_in_window(window)
+    /// The window in an Observation's name: its dedup window for
+    /// occurrences, none for state.
+    fn window(&self, window: i64) -> i64 {
+        if self.occurrences {
+            window
         } else {
-            found.name()
-        };
-        let namespace = self
-            .namespace_override
+            0
+        }
+    }
+
+    /// `spec.destinations[crd].namespace`, else the affected object's, else
+    /// the Ingester's.
+    fn namespace_of(&self, found: &MappedObservation) -> String {
+        self.namespace_override
             .clone()
             .or_else(|| {
                 found
@@ -122,8 +134,7 @@ impl Stage {
                     .as_ref()
                     .and_then(|r| r.namespace.clone())
             })
-            .unwrap_or_else(|| self.fallback_namespace.clone());
-        (name, namespace)
+            .unwrap_or_else(|| self.fallback_namespace.clone())
     }
 }
 

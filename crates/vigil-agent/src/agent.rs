@@ -779,17 +779,7 @@ impl Processor {
                             now
                         }
                         WebhookRecord::Audit(event) => {
-                            outcomes.push(match endpoint.audit_filter(event) {
-                                Some(reason) => {
-                                    p.counters.event_at(k8s_openapi::jiff::Timestamp::now());
-                                    crate::ingesters::status::Counters::add(
-                                        &p.counters.filtered,
-                                        1,
-                                    );
-                                    Outcome::Dropped(reason)
-                                }
-                                None => p.audit(event),
-                            });
+                            outcomes.push(p.audit(event, endpoint.audit_filter(event)));
                             event.time()
                         }
                     };

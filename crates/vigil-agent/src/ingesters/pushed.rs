@@ -13,7 +13,7 @@ use std::sync::Arc;
 use vigil_model::ingester::WebhookFormat;
 use vigil_pipeline::enrich::{EnrichConfig, Enricher};
 use vigil_pipeline::sources::SourcesConfig;
-use vigil_pipeline::{AuditEvent, FalcoAlert, Outcome, Pipeline, SystemClock};
+use vigil_pipeline::{AuditEvent, DropReason, FalcoAlert, Outcome, Pipeline, SystemClock};
 
 pub struct Pushed {
     pub source: Arc<str>,
@@ -84,11 +84,16 @@ impl Pushed {
         outcome
     }
 
-    pub fn audit(&mut self, event: &AuditEvent) -> Outcome {
+    /// An audit event, unless the endpoint's stage and verb filter already
+    /// dropped it (`endpoint_drop`); counted on the Ingester either way.
+    pub fn audit(&mut self, event: &AuditEvent, endpoint_drop: Option<DropReason>) -> Outcome {
         self.counters.event_at(Timestamp::now());
-        let outcome = match &mut self.how {
-            How::Records(p) => p.process_audit(event),
-            How::Mapped { .. } => unreachable!("a generic endpoint parses no audit event"),
+        let outcome = match (endpoint_drop, &mut self.how) {
+            (Some(reason), _) => Outcome::Dropped(reason),
+            (None, How::Records(p)) => p.process_audit(event),
+            (None, How::Mapped { .. }) => {
+                unreachable!("a generic endpoint parses no audit event")
+            }
         };
         self.count(&outcome);
         outcome
